@@ -1,0 +1,127 @@
+"""Gadget parameters from the configuration XML Gadgetron sends to an external gadget.
+
+Gadgetron 4 sends an external node's ``<configuration>`` element verbatim (pugixml copy), e.g.::
+
+    <?xml version="1.0"?>
+    <configuration>
+        <property name="model" value="lax_cine"/>
+        <property name="threshold" value="0.2"/>
+    </configuration>
+
+The legacy form ``<property><name>model</name><value>lax_cine</value></property>`` is accepted
+too. Property names are the fields of ``inline_ai.pipeline.AnalysisSettings``; each value is
+converted to the type of that field's default. See ``config/defaults.md``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import xml.etree.ElementTree as ElementTree
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+class ConfigError(ValueError):
+    """A gadget property has a value that cannot be used."""
+
+
+def _local_name(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def properties_from_config(config_xml: str | bytes | None) -> dict[str, str]:
+    """``{name: value}`` of every ``<property>`` directly under the configuration element."""
+    if config_xml is None:
+        return {}
+    text = config_xml.decode("utf-8", errors="replace") if isinstance(config_xml, bytes) else config_xml
+    text = text.strip().rstrip("\0")
+    if not text:
+        return {}
+    try:
+        root = ElementTree.fromstring(text)
+    except ElementTree.ParseError as error:
+        raise ConfigError(f"gadget configuration is not valid XML: {error}") from error
+    properties: dict[str, str] = {}
+    for node in root:
+        if _local_name(node.tag) != "property":
+            continue
+        if "name" in node.attrib:
+            name, value = node.attrib["name"], node.attrib.get("value", "")
+        else:
+            children = {_local_name(child.tag): (child.text or "") for child in node}
+            if "name" not in children:
+                raise ConfigError(f"property without a name: {ElementTree.tostring(node, encoding='unicode')}")
+            name, value = children["name"], children.get("value", "")
+        properties[name.strip()] = value.strip()
+    return properties
+
+
+def _convert(name: str, text: str, default: Any) -> Any:
+    if isinstance(default, bool):
+        lowered = text.lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+        raise ConfigError(f"property {name!r}: expected true/false, got {text!r}")
+    if isinstance(default, int):
+        try:
+            return int(text)
+        except ValueError as error:
+            raise ConfigError(f"property {name!r}: expected an integer, got {text!r}") from error
+    if isinstance(default, float) or (default is None and _looks_numeric(text)):
+        if default is None and text.lower() in ("", "none"):
+            return None
+        try:
+            return float(text)
+        except ValueError as error:
+            raise ConfigError(f"property {name!r}: expected a number, got {text!r}") from error
+    if default is None and text.lower() in ("", "none", "null"):
+        return None
+    if isinstance(default, (tuple, list)):
+        parts = [part.strip() for part in text.replace(";", ",").split(",") if part.strip()]
+        return type(default)(parts)
+    return text
+
+
+def _looks_numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def settings_from_properties(properties: dict[str, str], settings_class: type | None = None,
+                             base: Any = None) -> Any:
+    """An ``AnalysisSettings`` with the given properties applied over its defaults.
+
+    Unknown names are logged and ignored (a chain written for a newer gadget still runs);
+    values that cannot be converted raise ``ConfigError``. ``base`` (settings) replaces the defaults.
+    """
+    if base is not None:
+        settings_class = type(base)
+    if settings_class is None:
+        from inline_ai.pipeline import AnalysisSettings
+
+        settings_class = AnalysisSettings
+    defaults = base if base is not None else settings_class()
+    known = {field.name: field for field in dataclasses.fields(settings_class)}
+    values: dict[str, Any] = {}
+    for name, text in properties.items():
+        if name not in known:
+            log.warning("ignoring unknown gadget property %r (known: %s)", name, ", ".join(sorted(known)))
+            continue
+        values[name] = _convert(name, text, getattr(defaults, name))
+    return dataclasses.replace(defaults, **values)
+
+
+def settings_from_config(config_xml: str | bytes | None, settings_class: type | None = None,
+                         base: Any = None) -> Any:
+    """Parse a configuration XML straight into ``AnalysisSettings`` (over ``base`` when given)."""
+    return settings_from_properties(properties_from_config(config_xml), settings_class, base)

@@ -1,0 +1,174 @@
+"""The Gadgetron 4 external Python gadget: landmarks, LV length and shortening on image series.
+
+Active mode: a chain node ``<external><execute name="inline_ai_gadgets.landmark_gadget"
+target="landmark_gadget" type="python"/><configuration>...</configuration></external>`` makes
+Gadgetron run ``python -m gadgetron PORT inline_ai_gadgets.landmark_gadget landmark_gadget``;
+the ``gadgetron`` package connects back, reads the configuration and header and calls
+:func:`landmark_gadget` with the connection. Connect mode (``inline-ai serve``) calls the same
+function for every accepted connection.
+
+Every original image / image array is forwarded at once, byte for byte as it arrived; the AI
+series and the report follow when a series is complete. A bad configuration or a model that
+cannot be loaded is logged at configuration time and the gadget then passes everything through.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+
+import ismrmrd
+from gadgetron.external import Connection
+from gadgetron.types.image_array import ImageArray, read_image_array
+
+from . import wire
+from .gadget_config import ConfigError, settings_from_config
+
+log = logging.getLogger("inline_ai_gadgets.landmark_gadget")
+
+
+@dataclass
+class TransportTimings:
+    """Seconds spent decoding inputs and encoding outputs on one connection."""
+
+    decode_s: float = 0.0
+    encode_s: float = 0.0
+    messages_in: int = 0
+    messages_out: int = 0
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+class ExactForwarder:
+    """Remembers the bytes each original arrived as, so sending it back writes those same bytes."""
+
+    def __init__(self, connection: Connection, timings: TransportTimings) -> None:
+        self._originals: dict[int, tuple[object, bytes]] = {}
+        self._lock = threading.Lock()
+        self._timings = timings
+        connection.add_reader(wire.IMAGE, self._read_recorded, wire.IMAGE)
+        connection.add_reader(wire.IMAGE_ARRAY, self._read_recorded, wire.IMAGE_ARRAY)
+        # Writers are tried in order. gadgetron 1.4.1's add_writer wraps writers with the wrong
+        # arity, so they go into the list directly: exact bytes for originals first, then the
+        # numpy-2-safe image array writer, then the package's defaults.
+        connection.writers[:0] = [
+            (self.is_original, self._write_original),
+            (lambda item: isinstance(item, ImageArray), wire.write_image_array_safely),
+        ]
+
+    def _read_recorded(self, source, message_id: int) -> object:
+        started = time.perf_counter()
+        recorder = wire.RecordingSource(source.read)
+        if message_id == wire.IMAGE:
+            item = ismrmrd.Image.deserialize_from(recorder.read)
+        else:
+            item = read_image_array(recorder)
+        raw = wire._MESSAGE_ID.pack(message_id) + recorder.recorded
+        with self._lock:
+            self._originals[id(item)] = (item, raw)
+        self._timings.decode_s += time.perf_counter() - started
+        self._timings.messages_in += 1
+        return item
+
+    def is_original(self, item: object) -> bool:
+        with self._lock:
+            entry = self._originals.get(id(item))
+        return entry is not None and entry[0] is item
+
+    def _write_original(self, destination, item: object) -> None:
+        with self._lock:
+            _, raw = self._originals.pop(id(item))
+        destination.write(raw)
+
+    def pending(self) -> list[object]:
+        """Originals read but not yet sent back."""
+        with self._lock:
+            return [item for item, _ in self._originals.values()]
+
+
+def _check_model(settings) -> str | None:
+    """Load the configured model once (cached per process); the reason when it cannot be used."""
+    if not getattr(settings, "enabled", True):
+        return None
+    model = str(getattr(settings, "model", "auto"))
+    if model == "auto":
+        return None  # resolved per series; the analyser reports a missing model per series
+    try:
+        from inline_ai.runtime import load_model
+
+        load_model(model, device=getattr(settings, "device", "cpu"))
+    except Exception as error:  # ModelError, or anything a corrupt file makes onnxruntime raise
+        return f"model {model!r} cannot be used: {error}"
+    return None
+
+
+def configure(config_xml: bytes | str | None, base=None):
+    """``(settings, reason)``: settings from the configuration XML (over ``base``), or None and why not."""
+    try:
+        settings = settings_from_config(config_xml, base=base)
+    except ConfigError as error:
+        return None, f"invalid gadget configuration: {error}"
+    except ImportError as error:
+        return None, f"inline_ai is not importable: {error}"
+    reason = _check_model(settings)
+    if reason:
+        return None, reason
+    return settings, None
+
+
+def run_gadget(connection: Connection, *, base_settings=None, timings: TransportTimings | None = None) -> None:
+    """Serve one connection until the peer closes it; its configuration XML applies over ``base_settings``."""
+    started = time.perf_counter()
+    timings = timings or TransportTimings()
+    forwarder = ExactForwarder(connection, timings)
+    send_lock = threading.Lock()
+
+    def send(item: object) -> None:
+        encode_started = time.perf_counter()
+        with send_lock:
+            connection.send(item)
+        timings.encode_s += time.perf_counter() - encode_started
+        timings.messages_out += 1
+
+    settings, reason = configure(connection.raw_bytes.config, base_settings)
+    if reason:
+        log.error("%s -- passing every image through unchanged", reason)
+
+    processor = None
+    if settings is not None:
+        from inline_ai.stream import StreamProcessor
+
+        processor = StreamProcessor(settings, send, log)
+        log.info("inline AI gadget configured: %s", settings)
+
+    try:
+        for item in connection:
+            if processor is None or not isinstance(item, (ismrmrd.Image, ImageArray)):
+                send(item)
+                continue
+            try:
+                if isinstance(item, ImageArray):
+                    processor.on_image_array(item)
+                else:
+                    processor.on_image(item)
+            except Exception:
+                log.exception("analysis failed; the original is passed through")
+            if forwarder.is_original(item):  # the processor did not forward it: never lose an image
+                send(item)
+    finally:
+        if processor is not None:
+            try:
+                processor.close()
+            except Exception:
+                log.exception("analysis at close failed")
+        for item in forwarder.pending():
+            send(item)
+    log.info("inline AI gadget done in %.2f s (decode %.3f s, encode %.3f s, %d in, %d out)",
+             time.perf_counter() - started, timings.decode_s, timings.encode_s,
+             timings.messages_in, timings.messages_out)
+
+
+def landmark_gadget(connection: Connection) -> None:
+    """The target Gadgetron calls (``<execute ... target="landmark_gadget"/>``)."""
+    run_gadget(connection)

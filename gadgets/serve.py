@@ -1,0 +1,122 @@
+"""``inline-ai serve``: the gadget as a long-lived server for ``<external><connect port="P"/>`` chains.
+
+Gadgetron connects to ``address:port`` for every run of the chain and speaks the same protocol as
+in active mode. The model is loaded once when the server starts; each connection is served on its
+own thread, so several scans may stream at once. Properties in a connection's ``<configuration>``
+apply over the server's own settings (``--model``, ``--set NAME=VALUE``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import socket
+import sys
+import threading
+import time
+
+from gadgetron.external import Connection
+
+from .gadget_config import ConfigError, settings_from_properties
+from .landmark_gadget import _check_model, run_gadget
+
+log = logging.getLogger("inline_ai_gadgets.serve")
+
+
+class GadgetServer:
+    """Accepts Gadgetron connections on a listening socket and runs the gadget for each."""
+
+    def __init__(self, host: str, port: int, base_settings) -> None:
+        self.base_settings = base_settings
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.listener = socket.socket(family, socket.SOCK_STREAM)
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind((host, port))
+        self.listener.listen(16)
+        self.port = self.listener.getsockname()[1]
+        self._threads: list[threading.Thread] = []
+        self.connections_served = 0
+
+    def _serve_one(self, sock: socket.socket, address) -> None:
+        started = time.perf_counter()
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with Connection(sock) as connection:
+                run_gadget(connection, base_settings=self.base_settings)
+        except Exception:
+            log.exception("connection from %s failed", address)
+        finally:
+            self.connections_served += 1
+            log.info("connection from %s finished in %.2f s", address, time.perf_counter() - started)
+
+    def serve(self, max_connections: int | None = None) -> None:
+        """Accept until ``max_connections`` have been accepted (forever when None)."""
+        accepted = 0
+        try:
+            while max_connections is None or accepted < max_connections:
+                sock, address = self.listener.accept()
+                accepted += 1
+                log.info("accepted connection %d from %s", accepted, address)
+                thread = threading.Thread(target=self._serve_one, args=(sock, address), daemon=True)
+                thread.start()
+                self._threads.append(thread)
+        finally:
+            for thread in self._threads:
+                thread.join()
+            self.listener.close()
+
+
+def parse_assignments(assignments: list[str]) -> dict[str, str]:
+    """``["threshold=0.2", ...]`` -> ``{"threshold": "0.2"}`` with a clear error for bad items."""
+    properties: dict[str, str] = {}
+    for assignment in assignments:
+        name, sep, value = assignment.partition("=")
+        if not sep or not name.strip():
+            raise ConfigError(f"--set expects NAME=VALUE, got {assignment!r}")
+        properties[name.strip()] = value.strip()
+    return properties
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="inline-ai serve", description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=18000, help="port to listen on (0: any free port)")
+    parser.add_argument("--host", default="0.0.0.0", help="address to bind (default all interfaces)")
+    parser.add_argument("--model", help="model name or path (default: AnalysisSettings' default)")
+    parser.add_argument("--device", help="cpu or cuda")
+    parser.add_argument("--set", dest="assignments", action="append", default=[], metavar="NAME=VALUE",
+                        help="any other gadget property, e.g. --set threshold=0.2 (repeatable)")
+    parser.add_argument("--max-connections", type=int, help="exit after serving this many connections")
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=os.environ.get("INLINE_AI_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s [serve %(process)d] %(message)s")
+    process_started = time.perf_counter()
+    try:
+        properties = parse_assignments(args.assignments)
+        if args.model:
+            properties["model"] = args.model
+        if args.device:
+            properties["device"] = args.device
+        settings = settings_from_properties(properties)
+    except ConfigError as error:
+        print(f"inline-ai serve: {error}", file=sys.stderr)
+        return 2
+    load_started = time.perf_counter()
+    reason = _check_model(settings)
+    model_load_s = time.perf_counter() - load_started
+    if reason:
+        print(f"inline-ai serve: {reason}", file=sys.stderr)
+        return 1
+    server = GadgetServer(args.host, args.port, settings)
+    # One parseable line for scripts and tests (bench reads it): port and model load time.
+    print(f"listening on {args.host}:{server.port} model_load_s={model_load_s:.4f} "
+          f"startup_s={time.perf_counter() - process_started:.4f}", flush=True)
+    try:
+        server.serve(args.max_connections)
+    except KeyboardInterrupt:
+        pass
+    return 0
