@@ -1,0 +1,285 @@
+"""Model cards and inference sessions (ONNX Runtime, or TorchScript when torch is installed).
+
+A model is ``NAME.onnx`` (or ``NAME.pt``) with a JSON card ``NAME.json`` beside it; the card keys
+are listed in ``docs/architecture.md``. Models are loaded once per process: :func:`load_model`
+caches them by resolved card path, device and thread count.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from inline_ai.paths import models_dir
+
+REQUIRED_CARD_KEYS: tuple[str, ...] = (
+    "name", "format", "file", "sha256", "view_family", "views", "sequence", "input_size",
+    "pixel_size_mm", "channels", "output", "normalisation", "threshold", "trained_on",
+    "validated_on", "training_command", "metrics", "created",
+)
+FORMATS = ("onnx", "torchscript")
+OUTPUTS = ("logits", "probabilities")
+NORMALISATIONS = ("percentile_99.5",)
+DEFAULT_THREADS = 2
+
+
+class ModelError(RuntimeError):
+    """A model or its card cannot be used (missing, corrupt, inconsistent)."""
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """The validated contents of a model card (see ``docs/architecture.md``)."""
+
+    name: str
+    format: str
+    file: str
+    sha256: str
+    view_family: str
+    views: tuple[str, ...]
+    sequence: str
+    input_size: tuple[int, int]
+    pixel_size_mm: float
+    channels: tuple[str, ...]
+    output: str
+    normalisation: str
+    threshold: float
+    trained_on: str
+    validated_on: str
+    training_command: str
+    metrics: dict[str, Any]
+    created: str
+    thresholds: dict[str, float] = field(default_factory=dict)
+    path: Path | None = None  # the card file, when read from disk
+
+    @property
+    def landmark_names(self) -> tuple[str, ...]:
+        """Output channels other than ``background``, in channel order."""
+        return tuple(c for c in self.channels if c != "background")
+
+    @property
+    def model_path(self) -> Path:
+        """The model file, resolved relative to the card's folder."""
+        base = self.path.parent if self.path is not None else Path.cwd()
+        return (base / self.file).resolve()
+
+    def threshold_for(self, landmark: str) -> float:
+        """Presence threshold of one landmark (``thresholds`` overrides ``threshold``)."""
+        return float(self.thresholds.get(landmark, self.threshold))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], path: Path | None = None) -> ModelCard:
+        """Validate a card dict; raise :class:`ModelError` naming every problem."""
+        where = str(path) if path else "model card"
+        if not isinstance(data, dict):
+            raise ModelError(f"{where}: a model card must be a JSON object")
+        missing = [key for key in REQUIRED_CARD_KEYS if key not in data]
+        if missing:
+            raise ModelError(f"{where}: missing required keys {missing}")
+        problems = []
+        if data["format"] not in FORMATS:
+            problems.append(f"format must be one of {FORMATS}, got {data['format']!r}")
+        if data["output"] not in OUTPUTS:
+            problems.append(f"output must be one of {OUTPUTS}, got {data['output']!r}")
+        if data["normalisation"] not in NORMALISATIONS:
+            problems.append(f"normalisation must be one of {NORMALISATIONS}, got {data['normalisation']!r}")
+        if data["view_family"] not in ("sax", "lax"):
+            problems.append(f"view_family must be 'sax' or 'lax', got {data['view_family']!r}")
+        size = data["input_size"]
+        if (not isinstance(size, (list, tuple)) or len(size) != 2
+                or not all(isinstance(v, int) and v > 0 for v in size)):
+            problems.append(f"input_size must be two positive integers [H, W], got {size!r}")
+        channels = data["channels"]
+        if (not isinstance(channels, (list, tuple)) or "background" not in channels
+                or len(channels) < 2 or len(set(channels)) != len(channels)):
+            problems.append(f"channels must list unique names including 'background', got {channels!r}")
+        try:
+            if float(data["pixel_size_mm"]) <= 0:
+                problems.append("pixel_size_mm must be positive")
+            float(data["threshold"])
+            thresholds = {str(k): float(v) for k, v in (data.get("thresholds") or {}).items()}
+        except (TypeError, ValueError) as error:
+            problems.append(f"pixel_size_mm / threshold / thresholds must be numbers ({error})")
+            thresholds = {}
+        unknown = set(thresholds) - set(channels if isinstance(channels, (list, tuple)) else [])
+        if unknown:
+            problems.append(f"thresholds name unknown channels {sorted(unknown)}")
+        if problems:
+            raise ModelError(f"{where}: invalid card: " + "; ".join(problems))
+        return cls(
+            name=str(data["name"]), format=str(data["format"]), file=str(data["file"]),
+            sha256=str(data["sha256"]).lower(), view_family=str(data["view_family"]),
+            views=tuple(str(v) for v in data["views"]), sequence=str(data["sequence"]),
+            input_size=(int(size[0]), int(size[1])), pixel_size_mm=float(data["pixel_size_mm"]),
+            channels=tuple(str(c) for c in channels), output=str(data["output"]),
+            normalisation=str(data["normalisation"]), threshold=float(data["threshold"]),
+            trained_on=str(data["trained_on"]), validated_on=str(data["validated_on"]),
+            training_command=str(data["training_command"]), metrics=dict(data["metrics"] or {}),
+            created=str(data["created"]), thresholds=thresholds, path=path,
+        )
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> ModelCard:
+        """Read and validate a card file."""
+        path = Path(path).resolve()
+        if not path.is_file():
+            raise ModelError(f"model card not found: {path}")
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise ModelError(f"{path}: cannot read model card ({error})") from error
+        return cls.from_dict(data, path)
+
+
+def resolve_model(name_or_path: str | Path) -> Path:
+    """The card path of a model given as a card/model file path or as a name in ``models_dir()``.
+
+    ``lax_cine`` -> ``models_dir()/lax_cine.json``; ``some/dir/x.onnx`` -> ``some/dir/x.json``.
+    """
+    text = str(name_or_path)
+    candidate = Path(text).expanduser()
+    if candidate.suffix in (".json", ".onnx", ".pt") or candidate.parent != Path("."):
+        card = candidate.with_suffix(".json")
+        if not card.is_file():
+            raise ModelError(f"model card not found: {card} (from {text!r})")
+        return card.resolve()
+    card = models_dir() / f"{text}.json"
+    if not card.is_file():
+        available = sorted(p.stem for p in models_dir().glob("*.json")) if models_dir().is_dir() else []
+        raise ModelError(f"no model named {text!r} in {models_dir()} (available: {available or 'none'})")
+    return card.resolve()
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def softmax(logits: np.ndarray, axis: int = 1) -> np.ndarray:
+    """Numerically stable softmax (float32)."""
+    shifted = logits - logits.max(axis=axis, keepdims=True)
+    np.exp(shifted, out=shifted)
+    shifted /= shifted.sum(axis=axis, keepdims=True)
+    return shifted
+
+
+class LandmarkModel:
+    """A loaded model: ``predict`` maps ``[N, 1, H, W]`` float32 to probabilities ``[N, C, H, W]``."""
+
+    def __init__(self, card: ModelCard, device: str = "cpu", threads: int = DEFAULT_THREADS):
+        self.card = card
+        self.device = device
+        self.threads = int(threads)
+        path = card.model_path
+        if not path.is_file():
+            raise ModelError(f"model file not found: {path} (named by card {card.path})")
+        actual = file_sha256(path)
+        if actual != card.sha256:
+            raise ModelError(f"{path}: sha256 {actual} does not match the card's {card.sha256}; "
+                             "the model file was changed or the card is stale")
+        self._run = self._load_onnx(path) if card.format == "onnx" else self._load_torchscript(path)
+
+    @property
+    def landmark_names(self) -> tuple[str, ...]:
+        return self.card.landmark_names
+
+    def _load_onnx(self, path: Path):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        providers = ["CPUExecutionProvider"]
+        if self.device == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
+            providers.insert(0, "CUDAExecutionProvider")
+        try:
+            session = ort.InferenceSession(str(path), sess_options=options, providers=providers)
+        except Exception as error:  # onnxruntime raises several private exception types
+            raise ModelError(f"{path}: ONNX Runtime cannot load the model ({error})") from error
+        inputs, outputs = session.get_inputs(), session.get_outputs()
+        if len(inputs) != 1 or len(outputs) < 1:
+            raise ModelError(f"{path}: expected one input and one output, got {len(inputs)} / {len(outputs)}")
+        self._check_static_shape(path, "input", inputs[0].shape, (1, *self.card.input_size))
+        self._check_static_shape(path, "output", outputs[0].shape,
+                                 (len(self.card.channels), *self.card.input_size))
+        input_name, output_name = inputs[0].name, outputs[0].name
+        self.providers = session.get_providers()
+
+        def run(batch: np.ndarray) -> np.ndarray:
+            return session.run([output_name], {input_name: batch})[0]
+
+        return run
+
+    def _load_torchscript(self, path: Path):
+        try:
+            import torch
+        except ImportError as error:
+            raise ModelError(f"{path}: TorchScript model needs torch, which is not installed") from error
+        device = "cuda" if self.device == "cuda" and torch.cuda.is_available() else "cpu"
+        torch.set_num_threads(self.threads)
+        try:
+            module = torch.jit.load(str(path), map_location=device).eval()
+        except Exception as error:
+            raise ModelError(f"{path}: cannot load TorchScript model ({error})") from error
+        self.providers = [f"torch:{device}"]
+
+        def run(batch: np.ndarray) -> np.ndarray:
+            with torch.inference_mode():
+                return module(torch.from_numpy(batch).to(device)).float().cpu().numpy()
+
+        return run
+
+    def _check_static_shape(self, path: Path, what: str, shape: list, expected: tuple[int, ...]) -> None:
+        dims = list(shape)[1:]
+        if len(dims) != len(expected):
+            raise ModelError(f"{path}: {what} has rank {len(shape)}, expected 4 ([N, C, H, W])")
+        for got, want in zip(dims, expected, strict=True):
+            if isinstance(got, int) and got != want:
+                raise ModelError(f"{path}: {what} shape {shape} does not match the card "
+                                 f"(expected [N, {', '.join(map(str, expected))}])")
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """Probabilities ``[N, C, H, W]`` for a batch ``[N, 1, H, W]`` (softmax applied to logits)."""
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        expected = (1, *self.card.input_size)
+        if batch.ndim != 4 or batch.shape[1:] != expected:
+            raise ModelError(f"model {self.card.name}: batch must be [N, {', '.join(map(str, expected))}], "
+                             f"got {list(batch.shape)}")
+        output = np.asarray(self._run(batch), dtype=np.float32)
+        if output.shape != (batch.shape[0], len(self.card.channels), *self.card.input_size):
+            raise ModelError(f"model {self.card.name}: output shape {list(output.shape)} does not match "
+                             f"the card's {len(self.card.channels)} channels and input size")
+        return softmax(output) if self.card.output == "logits" else output
+
+
+_CACHE: dict[tuple[str, str, int], LandmarkModel] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def load_model(name_or_path: str | Path, device: str = "cpu", threads: int = DEFAULT_THREADS) -> LandmarkModel:
+    """Load a model once per process (cached by resolved card path, device and threads)."""
+    if device not in ("cpu", "cuda"):
+        raise ModelError(f"device must be 'cpu' or 'cuda', got {device!r}")
+    card_path = resolve_model(name_or_path)
+    key = (str(card_path), device, int(threads))
+    with _CACHE_LOCK:
+        model = _CACHE.get(key)
+        if model is None:
+            model = LandmarkModel(ModelCard.from_json(card_path), device=device, threads=threads)
+            _CACHE[key] = model
+        return model
+
+
+def clear_model_cache() -> None:
+    """Forget loaded models (tests, or after replacing model files)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
