@@ -53,6 +53,7 @@ def active_gadget(module: str = GADGET_MODULE, target: str = GADGET_TARGET, *, l
                 sock, _ = listener.accept()
                 sock.settimeout(None)
                 client = StreamClient(sock)
+                client.process = process
             except TimeoutError:
                 if process.poll() is not None:
                     raise GadgetStartError(f"gadget process exited with code {process.returncode} before "

@@ -205,6 +205,7 @@ class StreamClient:
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
+        self.process = None  # the gadget's process when we started it (active mode)
         self._send_lock = threading.Lock()
         self._read = read_exactly_from(sock)
 

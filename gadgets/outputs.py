@@ -1,0 +1,203 @@
+"""What a replay writes: the returned images (out.h5), landmarks.json, metrics.csv and PNG figures.
+
+Returned messages are sorted into originals (byte-identical to a message that was sent), AI
+images and report images. Series summaries (one ``landmarks.json["series"]`` entry each) travel
+as a JSON string in a meta attribute of the AI output; any meta value that decodes to a JSON
+object with ``image_series_index`` and ``phases`` is taken as one.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import ismrmrd
+import numpy as np
+from gadgetron.types.image_array import ImageArray
+
+from inline_ai.mrd_files import get_meta, write_images
+
+from .wire import Message
+
+SUMMARY_KEYS_PREFERRED = ("InlineAI.Summary", "InlineAI_Summary", "inline_ai_summary")
+
+
+@dataclass
+class CollectedOutputs:
+    """Replies of one replay, sorted."""
+
+    originals: list[object] = field(default_factory=list)  # returned unchanged (bytes equal)
+    changed_originals: list[object] = field(default_factory=list)  # an input series, bytes differ
+    ai_images: list[ismrmrd.Image] = field(default_factory=list)
+    summaries: list[dict] = field(default_factory=list)
+    missing_originals: int = 0
+
+    @property
+    def all_images(self) -> list[object]:
+        return [*self.originals, *self.changed_originals, *self.ai_images]
+
+
+def _summary_in_meta(meta: dict[str, object]) -> dict | None:
+    keys = [k for k in SUMMARY_KEYS_PREFERRED if k in meta] + [k for k in meta if k not in SUMMARY_KEYS_PREFERRED]
+    for key in keys:
+        value = meta[key]
+        text = value if isinstance(value, str) else "".join(value) if isinstance(value, list) else ""
+        if not text.startswith("{"):
+            continue
+        try:
+            decoded = json.loads(text)
+        except ValueError:
+            continue
+        if isinstance(decoded, dict) and "image_series_index" in decoded and "phases" in decoded:
+            return decoded
+    return None
+
+
+def collect(sent_raw: Iterable[bytes], replies: Iterable[Message], input_series: set[int]) -> CollectedOutputs:
+    """Sort replies into originals / AI images and pull out the series summaries."""
+    outputs = CollectedOutputs()
+    expected = defaultdict(int)
+    for raw in sent_raw:
+        expected[raw] += 1
+    seen_summaries: set[str] = set()
+    for message in replies:
+        item = message.item
+        if expected.get(message.raw, 0) > 0:
+            expected[message.raw] -= 1
+            outputs.originals.append(item)
+            continue
+        if isinstance(item, ImageArray) or (isinstance(item, ismrmrd.Image)
+                                           and item.image_series_index in input_series):
+            outputs.changed_originals.append(item)
+            continue
+        if not isinstance(item, ismrmrd.Image):
+            continue
+        outputs.ai_images.append(item)
+        summary = _summary_in_meta(get_meta(item))
+        if summary is not None:
+            key = json.dumps(summary, sort_keys=True)
+            if key not in seen_summaries:
+                seen_summaries.add(key)
+                outputs.summaries.append(summary)
+    outputs.missing_originals = sum(expected.values())
+    outputs.summaries.sort(key=lambda s: (int(s.get("image_series_index", 0)), int(s.get("slice", 0) or 0)))
+    return outputs
+
+
+def _images_of(item: object) -> list[ismrmrd.Image]:
+    """An image, or the 2D images of an image array (for writing to HDF5)."""
+    if isinstance(item, ismrmrd.Image):
+        return [item]
+    data = np.asarray(item.data)
+    headers = np.asarray(item.headers)
+    images = []
+    # Gadgetron image array data: [RO, E1, E2, CHA, N, S, LOC]; headers: [N, S, LOC].
+    for index in np.ndindex(*headers.shape):
+        n, s, loc = (index + (0, 0, 0))[:3]
+        pixels = data[:, :, :, :, n, s, loc].transpose(3, 2, 1, 0)  # -> [CHA, E2, E1, RO]
+        image = ismrmrd.Image.from_array(np.ascontiguousarray(pixels))
+        image.setHead(headers[index])
+        images.append(image)
+    return images
+
+
+def write_out_h5(path: Path, header_xml: str | None, outputs: CollectedOutputs) -> Path:
+    """All returned images, one HDF5 group per image series index (``image_<index>``)."""
+    groups: dict[str, list[ismrmrd.Image]] = defaultdict(list)
+    for item in outputs.all_images:
+        for image in _images_of(item):
+            groups[f"image_{image.image_series_index}"].append(image)
+    return write_images(path, header_xml, dict(sorted(groups.items())))
+
+
+def write_landmarks_json(path: Path, summaries: list[dict]) -> Path:
+    path.write_text(json.dumps({"series": summaries}, indent=2, allow_nan=False, default=_json_default))
+    return path
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def write_metrics_csv(path: Path, summaries: list[dict]) -> Path:
+    """One row per series and phase: LV length, shortening and every landmark's pixel position."""
+    names: list[str] = []
+    for summary in summaries:
+        for phase in summary.get("phases", []):
+            for name in (phase.get("landmarks") or {}):
+                if name not in names:
+                    names.append(name)
+    columns = ["image_series_index", "slice", "view", "model", "phase", "lv_length_mm", "shortening_pct",
+               *[f"{name}_{axis}" for name in names for axis in ("row", "col", "confidence")], "error"]
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        for summary in summaries:
+            base = {key: summary.get(key) for key in ("image_series_index", "slice", "view", "model")}
+            phases = summary.get("phases") or [{}]
+            for phase in phases:
+                row = dict(base, phase=phase.get("phase"), lv_length_mm=phase.get("lv_length_mm"),
+                           shortening_pct=phase.get("shortening_pct"), error=summary.get("error") or "")
+                for name, point in (phase.get("landmarks") or {}).items():
+                    if point:
+                        row[f"{name}_row"] = point.get("row")
+                        row[f"{name}_col"] = point.get("col")
+                        row[f"{name}_confidence"] = point.get("confidence")
+                writer.writerow(row)
+    return path
+
+
+def write_figures(out_dir: Path, outputs: CollectedOutputs) -> list[Path]:
+    """A montage of each AI series and, for long-axis series, the LV length curve."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    written: list[Path] = []
+    by_series: dict[int, list[ismrmrd.Image]] = defaultdict(list)
+    for image in outputs.ai_images:
+        by_series[image.image_series_index].append(image)
+    for index, images in sorted(by_series.items()):
+        images = sorted(images, key=lambda im: (im.slice, im.phase, im.image_index))[:36]
+        columns = min(6, len(images))
+        rows = int(np.ceil(len(images) / columns))
+        figure, axes = plt.subplots(rows, columns, figsize=(2.2 * columns, 2.2 * rows), squeeze=False)
+        for axis in axes.ravel():
+            axis.axis("off")
+        for axis, image in zip(axes.ravel(), images, strict=False):
+            pixels = np.abs(np.asarray(image.data))
+            plane = pixels[:, 0].transpose(1, 2, 0) if pixels.shape[0] == 3 else pixels[0, 0]
+            if plane.ndim == 3:
+                plane = plane / max(float(plane.max()), 1e-9)
+            axis.imshow(plane, cmap="gray")
+            axis.set_title(f"ph {image.phase}", fontsize=7)
+        figure.suptitle(f"AI series {index}")
+        figure.tight_layout()
+        path = out_dir / f"montage_series{index}.png"
+        figure.savefig(path, dpi=80)
+        plt.close(figure)
+        written.append(path)
+    for summary in outputs.summaries:
+        phases = summary.get("phases") or []
+        lengths = [p.get("lv_length_mm") for p in phases]
+        if not any(v is not None for v in lengths):
+            continue
+        figure, axis = plt.subplots(figsize=(5, 3))
+        axis.plot([p.get("phase") for p in phases], [np.nan if v is None else v for v in lengths], "o-")
+        axis.set_xlabel("phase")
+        axis.set_ylabel("LV length (mm)")
+        axis.set_title(f"series {summary.get('image_series_index')} slice {summary.get('slice')}: "
+                       f"shortening {summary.get('longitudinal_shortening_pct')}")
+        figure.tight_layout()
+        path = out_dir / f"lv_length_series{summary.get('image_series_index')}_slice{summary.get('slice')}.png"
+        figure.savefig(path, dpi=80)
+        plt.close(figure)
+        written.append(path)
+    return written
