@@ -1,0 +1,145 @@
+"""Training configuration, read from YAML (``config/training/NAME.yaml``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from inline_ai.landmarks import landmark_names
+from inline_ai.paths import REPO_DIR
+from inline_ai.training.augment import AugmentSettings
+
+
+@dataclass
+class DataSource:
+    """One training source: a landmark dataset directory, a prepared ``.npz``, or phantom cases.
+
+    ``phantom`` (a mapping of ``inline_ai.phantom.generate_case`` arguments plus ``subjects``) makes the
+    cases on first use and caches them in ``path``.
+    """
+
+    path: Path
+    weight: float = 1.0
+    kind: str = "real"  # real | synthetic
+    views: list[str] | None = None
+    phantom: dict[str, Any] | None = None
+    use_for_validation: bool = True
+
+
+@dataclass
+class TrainingConfig:
+    """Everything one training run needs; see ``config/training/*.yaml`` for annotated examples."""
+
+    name: str
+    view_family: str
+    views: list[str]
+    sequence: str
+    sources: list[DataSource]
+    input_size: tuple[int, int] = (128, 128)
+    pixel_size_mm: float = 2.0
+    work_margin: int = 16
+    sigma_mm: float = 4.0
+    depth: int = 4
+    base_channels: int = 16
+    background_prior: float = 0.99
+    batch_size: int = 16
+    epochs: int = 60
+    steps_per_epoch: int | None = None
+    lr: float = 1e-3
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    plateau_patience: int = 5
+    plateau_factor: float = 0.5
+    min_lr: float = 1e-5
+    kl_weight: float = 0.01
+    dice_weight: float = 1.0
+    stratify_views: bool = True
+    val_patients: list[str] = field(default_factory=list)
+    val_pattern: str | None = None
+    val_fraction: float = 0.15
+    split_seed: int = 0
+    threshold: float = 0.3
+    init_from: Path | None = None
+    seed: int = 0
+    augment: AugmentSettings = field(default_factory=AugmentSettings)
+    trained_on: str = ""
+    validated_on: str = ""
+    config_path: Path | None = None
+
+    @property
+    def landmark_names(self) -> tuple[str, ...]:
+        return landmark_names(self.view_family)
+
+    @property
+    def channels(self) -> list[str]:
+        return ["background", *self.landmark_names]
+
+    @property
+    def work_size(self) -> tuple[int, int]:
+        return (self.input_size[0] + 2 * self.work_margin, self.input_size[1] + 2 * self.work_margin)
+
+    @property
+    def training_command(self) -> str:
+        shown = self.config_path
+        if shown is not None:
+            try:
+                shown = shown.resolve().relative_to(REPO_DIR)
+            except ValueError:
+                pass
+        return f"inline-ai train {shown}" if shown else "inline-ai train CONFIG"
+
+
+def _resolve(path: str | Path, base: Path) -> Path:
+    path = Path(str(path))
+    return path if path.is_absolute() else (base / path)
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> TrainingConfig:
+    """Read a YAML config; relative data paths are taken from the project root. Bad keys raise."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"training config not found: {path}")
+    raw = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: a training config is a YAML mapping")
+    raw.update(overrides or {})
+    return config_from_dict(raw, config_path=path)
+
+
+def config_from_dict(raw: dict[str, Any], config_path: Path | None = None) -> TrainingConfig:
+    """Build a config from a mapping (as read from YAML)."""
+    raw = dict(raw)
+    for key in ("name", "view_family", "sources"):
+        if key not in raw:
+            raise ValueError(f"training config needs '{key}'")
+    base = REPO_DIR
+    sources = []
+    for entry in raw.pop("sources"):
+        entry = dict(entry)
+        if "path" not in entry:
+            raise ValueError(f"each source needs a 'path': {entry}")
+        entry["path"] = _resolve(entry["path"], base)
+        unknown = set(entry) - set(DataSource.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown source keys {sorted(unknown)}")
+        sources.append(DataSource(**entry))
+    augment = AugmentSettings.from_dict(raw.pop("augment", None))
+    known = set(TrainingConfig.__dataclass_fields__)
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ValueError(f"unknown training config keys {unknown}")
+    for key in ("input_size", "betas"):
+        if key in raw:
+            raw[key] = tuple(raw[key])
+    if raw.get("init_from"):
+        raw["init_from"] = _resolve(raw["init_from"], base)
+    raw.setdefault("views", ["sax"] if raw["view_family"] == "sax" else ["ch2", "ch3", "ch4"])
+    raw.setdefault("sequence", "cine")
+    config = TrainingConfig(sources=sources, augment=augment, config_path=config_path, **raw)
+    multiple = 2 ** (config.depth - 1)
+    if any(size % multiple for size in config.input_size):
+        raise ValueError(f"input_size {config.input_size} must be a multiple of {multiple} for depth {config.depth}")
+    return config

@@ -1,0 +1,217 @@
+"""Training data: landmark cases resampled to the model's pixel size on a working grid, split by patient.
+
+A *prepared set* holds every image of some cases already normalised (99.5th percentile, clipped to
+[0, 2]) and resampled to ``pixel_size_mm`` on a centred ``work_size`` grid (the model input plus a
+margin for augmentation), with points in that grid. It can be saved as one compact ``.npz``
+(images as uint8), which is how real data travels to a training machine without the raw files.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from inline_ai.dataset import LandmarkCase, list_cases, load_case
+
+PREPARED_SCALE = 127.5  # uint8 storage of intensities in [0, 2]
+
+
+def normalise_intensity(image: np.ndarray) -> np.ndarray:
+    """The runtime's normalisation (``inline_ai.detector.normalise``); a blank image stays all zero."""
+    from inline_ai.detector import normalise
+
+    try:
+        return normalise(image)
+    except ValueError:
+        return np.zeros(np.shape(image), dtype=np.float32)
+
+
+def resample_to_grid(
+    image: np.ndarray,
+    spacing: Sequence[float],
+    pixel_size_mm: float,
+    size: tuple[int, int],
+    points: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Resample a 2D image to ``pixel_size_mm`` pixels on a ``size`` grid sharing its centre.
+
+    The model grid is the one of ``inline_ai.geometry.to_model_grid``: for each axis,
+    ``model = (original - (n - 1) / 2) * spacing / pixel_size_mm + (size - 1) / 2``.
+    Returns the resampled image (zeros outside the original) and the points mapped alike.
+    """
+    from inline_ai.geometry import to_model_grid
+
+    model_pixels, transform = to_model_grid(image, tuple(float(s) for s in spacing), pixel_size_mm, size)
+    mapped = None if points is None else np.asarray(transform.to_model(np.asarray(points, dtype=np.float64)))
+    return np.asarray(model_pixels, dtype=np.float32), mapped
+
+
+@dataclass
+class PreparedSet:
+    """Images ``[M, S, S]`` float32 in [0, 2] and points ``[M, K, 2]`` on the working grid."""
+
+    images: np.ndarray
+    points: np.ndarray
+    landmark_names: tuple[str, ...]
+    pixel_size_mm: float
+    patient_ids: np.ndarray  # [M] str
+    case_ids: np.ndarray  # [M] str
+    views: np.ndarray  # [M] str
+    kind: str = "real"  # real | synthetic
+
+    def __len__(self) -> int:
+        return int(self.images.shape[0])
+
+    def subset(self, mask: np.ndarray) -> PreparedSet:
+        """Images selected by a boolean mask or index array."""
+        return PreparedSet(
+            self.images[mask], self.points[mask], self.landmark_names, self.pixel_size_mm,
+            self.patient_ids[mask], self.case_ids[mask], self.views[mask], self.kind,
+        )
+
+    def save(self, path: str | Path) -> Path:
+        """Write as one compressed ``.npz`` (images as uint8)."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez_compressed(
+            path,
+            images=np.round(np.clip(self.images, 0, 2) * PREPARED_SCALE).astype(np.uint8),
+            points=self.points.astype(np.float32),
+            landmark_names=np.asarray(self.landmark_names),
+            pixel_size_mm=np.float32(self.pixel_size_mm),
+            patient_ids=self.patient_ids.astype(str),
+            case_ids=self.case_ids.astype(str),
+            views=self.views.astype(str),
+            kind=np.asarray(self.kind),
+        )
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path) -> PreparedSet:
+        """Read a set written by :meth:`save`."""
+        with np.load(path, allow_pickle=False) as npz:
+            missing = {"images", "points", "landmark_names", "pixel_size_mm"} - set(npz.files)
+            if missing:
+                raise ValueError(f"{path}: not a prepared training set (missing {sorted(missing)})")
+            return cls(
+                images=npz["images"].astype(np.float32) / PREPARED_SCALE,
+                points=npz["points"].astype(np.float32),
+                landmark_names=tuple(str(n) for n in npz["landmark_names"]),
+                pixel_size_mm=float(npz["pixel_size_mm"]),
+                patient_ids=npz["patient_ids"].astype(str),
+                case_ids=npz["case_ids"].astype(str),
+                views=npz["views"].astype(str),
+                kind=str(npz["kind"]),
+            )
+
+    @classmethod
+    def concatenate(cls, sets: Sequence[PreparedSet]) -> PreparedSet:
+        """Join sets with the same landmarks and pixel size."""
+        if not sets:
+            raise ValueError("nothing to concatenate")
+        first = sets[0]
+        for other in sets[1:]:
+            if other.landmark_names != first.landmark_names or other.pixel_size_mm != first.pixel_size_mm:
+                raise ValueError("prepared sets differ in landmarks or pixel size")
+        kinds = {s.kind for s in sets}
+        return cls(
+            np.concatenate([s.images for s in sets]), np.concatenate([s.points for s in sets]),
+            first.landmark_names, first.pixel_size_mm,
+            np.concatenate([s.patient_ids for s in sets]), np.concatenate([s.case_ids for s in sets]),
+            np.concatenate([s.views for s in sets]), kinds.pop() if len(kinds) == 1 else "mixed",
+        )
+
+
+def prepare_cases(
+    cases: Iterable[LandmarkCase],
+    landmark_names: Sequence[str],
+    pixel_size_mm: float,
+    work_size: tuple[int, int],
+    kind: str = "real",
+) -> PreparedSet:
+    """Normalise and resample every image of ``cases``; landmarks are reordered to ``landmark_names``."""
+    images, points, patients, case_ids, views = [], [], [], [], []
+    for case in cases:
+        order = [case.landmark_names.index(name) if name in case.landmark_names else -1 for name in landmark_names]
+        if all(i < 0 for i in order):
+            raise ValueError(f"case {case.case_id}: none of the landmarks {list(landmark_names)}")
+        for index in range(case.image.shape[0]):
+            case_points = np.full((len(landmark_names), 2), np.nan, dtype=np.float64)
+            for k, source in enumerate(order):
+                if source >= 0:
+                    case_points[k] = case.landmarks[index, source]
+            pixels, mapped = resample_to_grid(
+                normalise_intensity(case.image[index]), case.pixel_spacing, pixel_size_mm, work_size, case_points
+            )
+            images.append(pixels)
+            points.append(mapped)
+            patients.append(case.patient_id)
+            case_ids.append(case.case_id)
+            views.append(case.view)
+    if not images:
+        raise ValueError("no images to prepare")
+    return PreparedSet(
+        np.stack(images).astype(np.float32), np.stack(points).astype(np.float32), tuple(landmark_names),
+        float(pixel_size_mm), np.asarray(patients), np.asarray(case_ids), np.asarray(views), kind,
+    )
+
+
+def prepare_directory(
+    directory: str | Path,
+    landmark_names: Sequence[str],
+    pixel_size_mm: float,
+    work_size: tuple[int, int],
+    kind: str = "real",
+    views: Sequence[str] | None = None,
+) -> PreparedSet:
+    """Prepare every case of a landmark dataset directory (optionally only some views)."""
+    cases = (load_case(path) for path in list_cases(directory))
+    if views is not None:
+        allowed = set(views)
+        cases = (case for case in cases if case.view in allowed)
+    return prepare_cases(cases, landmark_names, pixel_size_mm, work_size, kind)
+
+
+def split_patients(
+    patient_ids: Iterable[str],
+    val_patients: Sequence[str] | None = None,
+    val_pattern: str | None = None,
+    val_fraction: float = 0.0,
+    seed: int = 0,
+) -> dict[str, list[str]]:
+    """Split patient ids into ``train`` / ``val``: by explicit list, by regex, or a seeded fraction."""
+    patients = sorted(set(str(p) for p in patient_ids))
+    if val_patients:
+        val = sorted(set(val_patients) & set(patients))
+    elif val_pattern:
+        regex = re.compile(val_pattern)
+        val = [p for p in patients if regex.search(p)]
+    elif val_fraction > 0:
+        rng = np.random.default_rng(seed)
+        count = max(1, int(round(val_fraction * len(patients))))
+        val = sorted(rng.choice(patients, size=count, replace=False).tolist())
+    else:
+        val = []
+    val_set = set(val)
+    return {"train": [p for p in patients if p not in val_set], "val": val}
+
+
+def write_split(path: str | Path, split: dict[str, list[str]]) -> Path:
+    """Save a split as JSON (``{"train": [...], "val": [...]}`` patient ids)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(split, indent=1) + "\n")
+    return path
+
+
+def read_split(path: str | Path) -> dict[str, list[str]]:
+    """Load a split file written by :func:`write_split`."""
+    data = json.loads(Path(path).read_text())
+    if not isinstance(data, dict) or not all(isinstance(v, list) for v in data.values()):
+        raise ValueError(f"{path}: a split file maps split names to lists of patient ids")
+    return data

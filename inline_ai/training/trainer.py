@@ -1,0 +1,314 @@
+"""The training loop: data on the device, batched augmentation, KL + Dice, Adam, LR halving on plateau,
+best-validation checkpoint, resume, and DDP when started by ``torchrun``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from inline_ai.training.augment import AugmentSettings, augment_batch
+from inline_ai.training.config import TrainingConfig
+from inline_ai.training.data import PreparedSet, prepare_directory, split_patients, write_split
+from inline_ai.training.losses import HeatmapLoss
+from inline_ai.training.phantom_source import generate_phantom_dataset
+from inline_ai.training.sampling import GroupSampler
+from inline_ai.training.targets import render_heatmaps, sigma_pixels
+from inline_ai.training.unet import UNet, count_parameters
+
+log = logging.getLogger("inline_ai.training")
+
+
+@dataclass
+class Distributed:
+    """Rank information; ``world_size == 1`` without ``torchrun``."""
+
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_distributed(device: str) -> Distributed:
+    """Initialise a process group when ``torchrun`` set ``WORLD_SIZE`` > 1."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return Distributed()
+    rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    backend = "nccl" if device.startswith("cuda") else "gloo"
+    torch.distributed.init_process_group(backend=backend)
+    if device.startswith("cuda"):
+        torch.cuda.set_device(local)
+    return Distributed(rank, local, world)
+
+
+def pick_device(requested: str) -> str:
+    """``auto`` -> cuda when available, else cpu; ``cuda`` without a GPU is an error."""
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError("--device cuda asked for, but torch sees no CUDA device")
+    return requested
+
+
+def load_sources(config: TrainingConfig, workers: int | None = None) -> list[PreparedSet]:
+    """Prepare every data source (generating phantom cases first where the source says so)."""
+    sets = []
+    for source in config.sources:
+        if source.path.suffix == ".npz":
+            if not source.path.is_file():
+                raise FileNotFoundError(f"prepared set not found: {source.path}")
+            prepared = PreparedSet.load(source.path)
+            if prepared.pixel_size_mm != config.pixel_size_mm or prepared.images.shape[1:] != config.work_size:
+                raise ValueError(
+                    f"{source.path}: prepared at {prepared.pixel_size_mm} mm {prepared.images.shape[1:]}, config "
+                    f"needs {config.pixel_size_mm} mm {config.work_size}"
+                )
+            if prepared.landmark_names != config.landmark_names:
+                raise ValueError(f"{source.path}: landmarks {prepared.landmark_names} != {config.landmark_names}")
+            prepared.kind = source.kind
+        else:
+            if source.phantom is not None:
+                generate_phantom_dataset(source.path, source.phantom, workers=workers)
+            elif not source.path.is_dir():
+                raise FileNotFoundError(f"data source not found: {source.path}")
+            prepared = prepare_directory(
+                source.path, config.landmark_names, config.pixel_size_mm, config.work_size, source.kind, source.views
+            )
+        if source.views is not None:
+            prepared = prepared.subset(np.isin(prepared.views, source.views))
+        sets.append(prepared)
+        log.info("source %s: %d images (%s)", source.path, len(prepared), source.kind)
+    return sets
+
+
+class Trainer:
+    """Train one model from a config into ``run_dir`` (checkpoints, log, split)."""
+
+    def __init__(self, config: TrainingConfig, run_dir: str | Path, device: str = "auto",
+                 max_minutes: float | None = None, workers: int | None = None, progress: bool = True) -> None:
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.device = pick_device(device)
+        self.dist = setup_distributed(self.device)
+        if self.dist.world_size > 1 and self.device == "cuda":
+            self.device = f"cuda:{self.dist.local_rank}"
+        self.max_minutes = max_minutes
+        self.workers = workers
+        self.progress = progress and self.dist.is_main
+        torch.manual_seed(config.seed + self.dist.rank)
+        self.generator = torch.Generator(device=self.device).manual_seed(config.seed * 1000 + self.dist.rank)
+        self.loss = HeatmapLoss(config.kl_weight, config.dice_weight)
+        self.sigma_px = sigma_pixels(config.sigma_mm, config.pixel_size_mm)
+
+    # ----- data -----
+    def _build_data(self) -> None:
+        config = self.config
+        sets = load_sources(config, self.workers)
+        candidates = [s.patient_ids for s, src in zip(sets, config.sources, strict=True) if src.use_for_validation]
+        split = split_patients(
+            np.concatenate(candidates) if candidates else [], config.val_patients, config.val_pattern,
+            config.val_fraction, config.split_seed,
+        )
+        val_ids = set(split["val"])
+        train_parts, val_parts, groups, weights, offset = [], [], [], [], 0
+        for prepared, source in zip(sets, config.sources, strict=True):
+            in_val = np.isin(prepared.patient_ids, list(val_ids))
+            train = prepared.subset(~in_val)
+            if source.use_for_validation and in_val.any():
+                val_parts.append(prepared.subset(in_val))
+            train_parts.append(train)
+            views = sorted(set(train.views.tolist())) if config.stratify_views else [None]
+            for view in views:
+                members = np.arange(len(train)) if view is None else np.flatnonzero(train.views == view)
+                groups.append(members + offset)
+                weights.append(source.weight / len(views))
+            offset += len(train)
+        self.split = split
+        self.train_set = PreparedSet.concatenate(train_parts)
+        self.val_set = PreparedSet.concatenate(val_parts) if val_parts else None
+        self.sampler = GroupSampler(groups, weights, seed=config.seed * 7919 + self.dist.rank)
+        self.train_images = torch.from_numpy(self.train_set.images).to(self.device).unsqueeze(1)
+        self.train_points = torch.from_numpy(self.train_set.points).to(self.device)
+        if self.dist.is_main:
+            write_split(self.run_dir / "split.json", split)
+            log.info("train %d images (%d patients), val %d images (%d patients)", len(self.train_set),
+                     len(split["train"]), 0 if self.val_set is None else len(self.val_set), len(split["val"]))
+
+    def _val_tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
+        assert self.val_set is not None
+        images = torch.from_numpy(self.val_set.images).unsqueeze(1).to(self.device)
+        points = torch.from_numpy(self.val_set.points).to(self.device)
+        plain = AugmentSettings(enabled=False)
+        return augment_batch(images, points, self.config.input_size, plain)
+
+    # ----- model -----
+    def build_model(self) -> UNet:
+        config = self.config
+        model = UNet(len(config.channels), config.depth, config.base_channels, background_prior=config.background_prior)
+        if config.init_from is not None:
+            state = torch.load(config.init_from, map_location="cpu", weights_only=False)
+            model.load_state_dict(state["model"] if "model" in state else state)
+            log.info("initialised from %s", config.init_from)
+        return model.to(self.device)
+
+    def metadata(self) -> dict[str, Any]:
+        """What export needs to rebuild the network and write its card."""
+        c = self.config
+        return {
+            "name": c.name, "view_family": c.view_family, "views": list(c.views), "sequence": c.sequence,
+            "input_size": list(c.input_size), "pixel_size_mm": c.pixel_size_mm, "channels": c.channels,
+            "depth": c.depth, "base_channels": c.base_channels, "sigma_mm": c.sigma_mm, "threshold": c.threshold,
+            "trained_on": c.trained_on, "validated_on": c.validated_on, "training_command": c.training_command,
+            "augment": asdict(c.augment),
+        }
+
+    # ----- loop -----
+    def train(self, resume: bool = False) -> dict[str, Any]:
+        """Run the whole training; returns the best validation metrics."""
+        config = self.config
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self._build_data()
+        model = self.build_model()
+        if self.dist.world_size > 1:
+            model = torch.nn.parallel.DistributedDataParallel(
+                model, device_ids=[self.dist.local_rank] if self.device.startswith("cuda") else None)
+        net = model.module if hasattr(model, "module") else model
+        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=config.betas, eps=config.eps)
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="min", factor=config.plateau_factor, patience=config.plateau_patience, min_lr=config.min_lr)
+        start_epoch, best, history = 0, math.inf, []
+        last_path, best_path = self.run_dir / "checkpoint_last.pt", self.run_dir / "checkpoint_best.pt"
+        if resume and last_path.is_file():
+            state = torch.load(last_path, map_location=self.device, weights_only=False)
+            net.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            start_epoch, best, history = state["epoch"] + 1, state["best_score"], state["history"]
+            log.info("resumed from %s at epoch %d", last_path, start_epoch)
+        per_step = config.batch_size * self.dist.world_size
+        steps = config.steps_per_epoch or max(1, math.ceil(len(self.train_set) / per_step))
+        val = self._val_tensors() if self.val_set is not None else None
+        use_amp = self.device.startswith("cuda")
+        if self.dist.is_main:
+            log.info("device %s, %d parameters, %d steps/epoch x %d epochs, batch %d", self.device,
+                     count_parameters(net), steps, config.epochs, config.batch_size)
+        started = time.monotonic()
+        best_metrics: dict[str, Any] = {}
+        for epoch in range(start_epoch, config.epochs):
+            model.train()
+            epoch_start, totals = time.monotonic(), {"loss": 0.0, "kl": 0.0, "dice": 0.0}
+            bar = tqdm(range(steps), desc=f"{config.name} epoch {epoch + 1}/{config.epochs}", leave=False,
+                       disable=not self.progress)
+            for _ in bar:
+                indices = torch.from_numpy(self.sampler.batch(config.batch_size)).to(self.device)
+                images, points = augment_batch(self.train_images[indices], self.train_points[indices],
+                                               config.input_size, config.augment, self.generator)
+                targets = render_heatmaps(points, *config.input_size, self.sigma_px)
+                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
+                    logits = model(images)
+                loss, parts = self.loss(logits, targets)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                totals["loss"] += float(loss.detach())
+                totals["kl"] += parts["kl"]
+                totals["dice"] += parts["dice"]
+                bar.set_postfix(loss=f"{float(loss.detach()):.4f}")
+            seconds = time.monotonic() - epoch_start
+            record = {k: v / steps for k, v in totals.items()}
+            record.update(epoch=epoch + 1, lr=optimizer.param_groups[0]["lr"], seconds=round(seconds, 2),
+                          images_per_s=round(steps * config.batch_size * self.dist.world_size / seconds, 1))
+            if val is not None:
+                record.update(validate(net, *val, self.loss, self.sigma_px, config.threshold, config.pixel_size_mm))
+                score = record["val_score"]
+                scheduler.step(record["val_loss"])
+            else:
+                score = record["loss"]
+                scheduler.step(record["loss"])
+            history.append(record)
+            if self.dist.is_main:
+                improved = score < best
+                if improved:
+                    best, best_metrics = score, dict(record)
+                    torch.save({"model": net.state_dict(), "metadata": self.metadata(), "metrics": best_metrics},
+                               best_path)
+                torch.save({"model": net.state_dict(), "optimizer": optimizer.state_dict(),
+                            "scheduler": scheduler.state_dict(), "epoch": epoch, "best_score": best,
+                            "history": history, "metadata": self.metadata()}, last_path)
+                with open(self.run_dir / "log.jsonl", "a") as handle:
+                    handle.write(json.dumps(record) + "\n")
+                log.info("epoch %d %s%s", epoch + 1, " ".join(
+                    f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in record.items() if k != "epoch"),
+                    " *" if improved else "")
+            if self.max_minutes is not None and (time.monotonic() - started) / 60 > self.max_minutes:
+                log.warning("stopping after epoch %d: time limit of %.1f min reached", epoch + 1, self.max_minutes)
+                break
+        if self.dist.world_size > 1:
+            torch.distributed.barrier()
+        if not best_metrics and best_path.is_file():
+            best_metrics = torch.load(best_path, map_location="cpu", weights_only=False).get("metrics", {})
+        return best_metrics
+
+
+def soft_argmax_points(
+    probabilities: torch.Tensor, threshold: float, radius: int = 2
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Points ``[N, K, 2]`` (NaN below threshold) and peak values ``[N, K]`` from probabilities ``[N, K+1, H, W]``:
+    the arg-max refined by the probability-weighted centroid of its ``(2r+1)^2`` neighbourhood."""
+    maps = probabilities[:, 1:]
+    n, k, h, w = maps.shape
+    flat = maps.reshape(n, k, -1)
+    peak, index = flat.max(dim=-1)
+    rows, cols = (index // w).float(), (index % w).float()
+    window = 2 * radius + 1
+    padded = F.pad(maps, (radius, radius, radius, radius))
+    patches = F.unfold(padded.reshape(n * k, 1, h + 2 * radius, w + 2 * radius), window)  # [n*k, win^2, h*w]
+    patch = patches.gather(2, index.reshape(n * k, 1, 1).expand(-1, window * window, 1)).reshape(n, k, window, window)
+    offsets = torch.arange(-radius, radius + 1, device=maps.device, dtype=maps.dtype)
+    mass = patch.sum(dim=(2, 3)).clamp_min(1e-12)
+    d_row = (patch.sum(dim=3) * offsets).sum(-1) / mass
+    d_col = (patch.sum(dim=2) * offsets).sum(-1) / mass
+    points = torch.stack([rows + d_row, cols + d_col], dim=-1)
+    points = torch.where((peak >= threshold).unsqueeze(-1), points, torch.full_like(points, float("nan")))
+    return points, peak
+
+
+@torch.no_grad()
+def validate(model: torch.nn.Module, images: torch.Tensor, points: torch.Tensor, loss_fn: HeatmapLoss,
+             sigma_px: float, threshold: float, pixel_size_mm: float, batch_size: int = 64) -> dict[str, float]:
+    """Validation loss and quick point metrics (detection rate, mean distance in mm) on the model grid."""
+    was_training = model.training
+    model.eval()
+    losses, found = [], []
+    for start in range(0, images.shape[0], batch_size):
+        batch = images[start:start + batch_size]
+        logits = model(batch).float()
+        targets = render_heatmaps(points[start:start + batch_size], batch.shape[2], batch.shape[3], sigma_px)
+        losses.append(float(loss_fn(logits, targets)[0]) * batch.shape[0])
+        found.append(soft_argmax_points(torch.softmax(logits, dim=1), threshold)[0])
+    model.train(was_training)
+    predicted = torch.cat(found)
+    truth_present = torch.isfinite(points).all(-1)
+    found_present = torch.isfinite(predicted).all(-1)
+    image_ok = (truth_present == found_present).all(-1)
+    both = truth_present & found_present
+    distance = torch.linalg.norm(predicted - points, dim=-1)[both] * pixel_size_mm
+    mean_mm = float(distance.mean()) if distance.numel() else float("nan")
+    detection = float(image_ok.float().mean())
+    score = (mean_mm if math.isfinite(mean_mm) else 100.0) + 20.0 * (1.0 - detection)
+    return {"val_loss": sum(losses) / images.shape[0], "val_detection_rate": detection, "val_mean_mm": mean_mm,
+            "val_score": score}
