@@ -15,9 +15,12 @@ cannot be loaded is logged at configuration time and the gadget then passes ever
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import ismrmrd
 from gadgetron.external import Connection
@@ -27,6 +30,14 @@ from . import wire
 from .gadget_config import ConfigError, settings_from_config
 
 log = logging.getLogger("inline_ai_gadgets.landmark_gadget")
+
+INSTALLED_MODELS_DIR = Path(__file__).resolve().parent.parent / "inline_ai_models"
+
+
+def use_installed_models() -> None:
+    """Point ``INLINE_AI_MODELS`` at the models installed beside the gadgets (cmake layout), if unset."""
+    if not os.environ.get("INLINE_AI_MODELS") and INSTALLED_MODELS_DIR.is_dir():
+        os.environ["INLINE_AI_MODELS"] = str(INSTALLED_MODELS_DIR)
 
 
 @dataclass
@@ -117,9 +128,24 @@ def configure(config_xml: bytes | str | None, base=None):
     return settings, None
 
 
-def run_gadget(connection: Connection, *, base_settings=None, timings: TransportTimings | None = None) -> None:
-    """Serve one connection until the peer closes it; its configuration XML applies over ``base_settings``."""
+def stage_timings(processor) -> dict[str, float]:
+    """Seconds per analysis stage summed over the series the processor analysed (empty if unknown)."""
+    totals: dict[str, float] = {}
+    for result in getattr(processor, "results", None) or []:
+        for stage, seconds in (getattr(result, "timings", None) or {}).items():
+            totals[stage] = totals.get(stage, 0.0) + float(seconds)
+    return totals
+
+
+def run_gadget(connection: Connection, *, base_settings=None, timings: TransportTimings | None = None,
+               stats_sink: Callable[[dict], None] | None = None) -> None:
+    """Serve one connection until the peer closes it; its configuration XML applies over ``base_settings``.
+
+    ``stats_sink`` receives a dict of timings and counts when the connection is done (for the bench).
+    """
     started = time.perf_counter()
+    use_installed_models()
+    log.info("inline AI gadget %s (models: %s)", __file__, os.environ.get("INLINE_AI_MODELS", "default"))
     timings = timings or TransportTimings()
     forwarder = ExactForwarder(connection, timings)
     send_lock = threading.Lock()
@@ -164,9 +190,14 @@ def run_gadget(connection: Connection, *, base_settings=None, timings: Transport
                 log.exception("analysis at close failed")
         for item in forwarder.pending():
             send(item)
+    total_s = time.perf_counter() - started
     log.info("inline AI gadget done in %.2f s (decode %.3f s, encode %.3f s, %d in, %d out)",
-             time.perf_counter() - started, timings.decode_s, timings.encode_s,
-             timings.messages_in, timings.messages_out)
+             total_s, timings.decode_s, timings.encode_s, timings.messages_in, timings.messages_out)
+    if stats_sink is not None:
+        stats_sink({"total_s": total_s, "decode_s": timings.decode_s, "encode_s": timings.encode_s,
+                    "messages_in": timings.messages_in, "messages_out": timings.messages_out,
+                    "stages": stage_timings(processor) if processor is not None else {},
+                    "configuration_error": reason})
 
 
 def landmark_gadget(connection: Connection) -> None:

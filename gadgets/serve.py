@@ -9,6 +9,7 @@ apply over the server's own settings (``--model``, ``--set NAME=VALUE``).
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import socket
@@ -19,7 +20,7 @@ import time
 from gadgetron.external import Connection
 
 from .gadget_config import ConfigError, settings_from_properties
-from .landmark_gadget import _check_model, run_gadget
+from .landmark_gadget import _check_model, run_gadget, use_installed_models
 
 log = logging.getLogger("inline_ai_gadgets.serve")
 
@@ -27,8 +28,10 @@ log = logging.getLogger("inline_ai_gadgets.serve")
 class GadgetServer:
     """Accepts Gadgetron connections on a listening socket and runs the gadget for each."""
 
-    def __init__(self, host: str, port: int, base_settings) -> None:
+    def __init__(self, host: str, port: int, base_settings, stats_path: str | None = None) -> None:
         self.base_settings = base_settings
+        self.stats_path = stats_path
+        self._stats_lock = threading.Lock()
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.listener = socket.socket(family, socket.SOCK_STREAM)
         self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -43,12 +46,19 @@ class GadgetServer:
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with Connection(sock) as connection:
-                run_gadget(connection, base_settings=self.base_settings)
+                run_gadget(connection, base_settings=self.base_settings, stats_sink=self._write_stats)
         except Exception:
             log.exception("connection from %s failed", address)
         finally:
             self.connections_served += 1
             log.info("connection from %s finished in %.2f s", address, time.perf_counter() - started)
+
+    def _write_stats(self, stats: dict) -> None:
+        """Append one JSON line per finished connection to ``--stats`` (read by the bench)."""
+        if not self.stats_path:
+            return
+        with self._stats_lock, open(self.stats_path, "a") as handle:
+            handle.write(json.dumps(stats) + "\n")
 
     def serve(self, max_connections: int | None = None) -> None:
         """Accept until ``max_connections`` have been accepted (forever when None)."""
@@ -87,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--set", dest="assignments", action="append", default=[], metavar="NAME=VALUE",
                         help="any other gadget property, e.g. --set threshold=0.2 (repeatable)")
     parser.add_argument("--max-connections", type=int, help="exit after serving this many connections")
+    parser.add_argument("--stats", help="append per-connection timings as JSON lines to this file")
     return parser
 
 
@@ -95,6 +106,7 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(level=os.environ.get("INLINE_AI_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s [serve %(process)d] %(message)s")
     process_started = time.perf_counter()
+    use_installed_models()
     try:
         properties = parse_assignments(args.assignments)
         if args.model:
@@ -111,7 +123,7 @@ def main(argv: list[str]) -> int:
     if reason:
         print(f"inline-ai serve: {reason}", file=sys.stderr)
         return 1
-    server = GadgetServer(args.host, args.port, settings)
+    server = GadgetServer(args.host, args.port, settings, args.stats)
     # One parseable line for scripts and tests (bench reads it): port and model load time.
     print(f"listening on {args.host}:{server.port} model_load_s={model_load_s:.4f} "
           f"startup_s={time.perf_counter() - process_started:.4f}", flush=True)

@@ -96,16 +96,20 @@ class StreamResult:
 
     messages: list[Message] = field(default_factory=list)
     first_message_s: float | None = None  # from the start of sending
+    arrival_s: list[float] = field(default_factory=list)  # per message in ``messages``
     total_s: float = 0.0
     texts: list[str] = field(default_factory=list)  # TEXT / ERROR messages (Gadgetron server)
 
 
 def stream_through(client: StreamClient, config_xml: str | bytes, header_xml: str | bytes | None,
-                   items: Iterable[object]) -> StreamResult:
-    """Send config, header, every item and CLOSE on a thread; collect the replies until CLOSE."""
+                   items: Iterable[object], started: float | None = None) -> StreamResult:
+    """Send config, header, every item and CLOSE on a thread; collect the replies until CLOSE.
+
+    Times are measured from ``started`` (a ``time.perf_counter()`` value; default: now).
+    """
     result = StreamResult()
     errors: list[BaseException] = []
-    started = time.perf_counter()
+    started = time.perf_counter() if started is None else started
 
     def sender() -> None:
         try:
@@ -126,6 +130,7 @@ def stream_through(client: StreamClient, config_xml: str | bytes, header_xml: st
             result.texts.append(message.item)
         else:
             result.messages.append(message)
+            result.arrival_s.append(time.perf_counter() - started)
     thread.join(timeout=30)
     result.total_s = time.perf_counter() - started
     if errors:
