@@ -44,6 +44,7 @@ class LandmarkDetector:
 
     def __init__(self, model: LandmarkModel | str | Path, device: str = "cpu", threads: int = 2):
         self.model = model if isinstance(model, LandmarkModel) else load_model(model, device, threads)
+        self.pixel_size_mm: float | None = None  # overrides the card's model pixel size when set
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -53,10 +54,11 @@ class LandmarkDetector:
         """The model batch ``[N, 1, H, W]`` and each image's grid transform."""
         card = self.model.card
         batch = np.empty((len(images), 1, *card.input_size), dtype=np.float32)
+        pixel_size_mm = self.pixel_size_mm or card.pixel_size_mm
         transforms = []
         for n, pixels in enumerate(images):
             batch[n, 0], transform = to_model_grid(normalise(pixels), tuple(spacings[n]),
-                                                   card.pixel_size_mm, card.input_size)
+                                                   pixel_size_mm, card.input_size)
             transforms.append(transform)
         return batch, transforms
 

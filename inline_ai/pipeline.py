@@ -1,0 +1,373 @@
+"""Analyse one series (the phases of one slice, or a stack): validate, detect, make consistent,
+measure, annotate, report, summarise.
+
+``SeriesAnalyser.analyse`` never raises on bad input: the reason is returned in
+``SeriesResult.error``, written into the summary (``"error"``) and, where the images can be
+copied at all, into the AI images' meta (``AI_Status``).
+
+Summary (one entry of ``landmarks.json["series"]``)::
+
+    {"image_series_index", "slice", "view", "model", "model_choice",
+     "phases": [{"phase", "slice", "landmarks": {NAME: {"row", "col", "x_mm", "y_mm",
+                 "confidence", "filled"} or null}, "lv_length_mm", "shortening_pct",
+                 "arvi_angle_deg" (sax)}],
+     "ed_phase", "es_phase", "lv_length_ed_mm", "longitudinal_shortening_pct",
+     "arvi_angle_deg", "aha_sectors" (sax, at ED), "timings_s", "error" (when failed)}
+
+``row``/``col`` are pixels of the original image (pixel centres at integers);
+``x_mm = col * col_spacing_mm`` and ``y_mm = row * row_spacing_mm`` (in-plane millimetres from
+the centre of the first pixel, x along columns / readout, y along rows / phase encoding).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import ismrmrd
+import numpy as np
+
+from inline_ai import annotate, measures, report
+from inline_ai.consistency import fill_missing, smooth_over_phases
+from inline_ai.detector import Detections, LandmarkDetector
+from inline_ai.geometry import spacing_from_image
+from inline_ai.model_select import (
+    DEFAULT_MODELS,
+    ModelChoice,
+    choose_model,
+    sequence_from_description,
+    view_from_description,
+)
+from inline_ai.mrd_files import parse_header
+from inline_ai.runtime import LandmarkModel, load_model
+
+
+@dataclass
+class AnalysisSettings:
+    """What the analysis does; field names are also the gadget's configuration properties."""
+
+    enabled: bool = True
+    model: str = "auto"  # a model name, a card/model path, or "auto" (see inline_ai.model_select)
+    default_model: str = "lax_cine"  # "auto" falls back to this
+    threshold: float | None = None  # overrides the card's presence thresholds
+    device: str = "cpu"  # "cpu" or "cuda"
+    threads: int = 2  # intra-op threads of the inference session
+    pixel_size_mm: float | None = None  # overrides the card's model pixel size (experiments only)
+    fill_missing: bool = True  # fill landmarks missed in a phase from neighbouring phases
+    smooth_sigma_phases: float = 0.0  # Gaussian smoothing of landmark tracks over phases (0 = off)
+    ed_phase: int | None = None  # index of the ED image in the series (None = first)
+    sax_sectors: int = 6  # AHA sectors drawn on SAX images: 6 (basal/mid) or 4 (apical)
+    annotate: bool = True  # send annotated copies
+    report: bool = True  # send one report image per series
+    models: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_MODELS))  # for "auto"
+
+
+@dataclass
+class SeriesResult:
+    """What the analysis of one series produced."""
+
+    ai_images: list[ismrmrd.Image]
+    report_image: ismrmrd.Image | None
+    summary: dict[str, Any]
+    error: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    detections: Detections | None = None
+
+
+def header_text(header: Any, *names: str) -> str:
+    """First non-empty ``measurementInformation`` field of a parsed header (or ``""``)."""
+    info = getattr(header, "measurementInformation", None)
+    for name in names:
+        value = getattr(info, name, None) if info is not None else None
+        if value:
+            return str(value)
+    return ""
+
+
+def parsed_header(header: Any) -> Any:
+    """A parsed ISMRMRD header from XML text/bytes, or the object itself (None stays None)."""
+    if header is None or not isinstance(header, (str, bytes)):
+        return header
+    try:
+        return parse_header(header)
+    except Exception:
+        return None
+
+
+def validate_images(images: Sequence[Any]) -> str | None:
+    """The reason these images cannot be analysed, or None."""
+    if not images:
+        return "no images in the series"
+    for n, image in enumerate(images):
+        if not isinstance(image, ismrmrd.Image):
+            return f"image {n} is a {type(image).__name__}, not an ismrmrd.Image"
+        data = image.data
+        if data.ndim != 4:
+            return f"image {n}: data must be [channels, z, y, x], got shape {data.shape}"
+        if data.shape[0] != 1:
+            return f"image {n}: {data.shape[0]} channels; a single-channel magnitude image is needed"
+        if data.shape[1] != 1:
+            return f"image {n}: 3D image with {data.shape[1]} partitions; 2D images are needed"
+        if np.iscomplexobj(data):
+            return f"image {n}: complex data; put the gadget after the magnitude (or use image arrays)"
+        if np.issubdtype(data.dtype, np.floating) and not np.isfinite(data).all():
+            return f"image {n}: contains NaN or Inf pixels"
+        if not data.any():
+            return f"image {n}: all pixels are zero"
+        try:
+            spacing_from_image(image)
+        except ValueError as error:
+            return f"image {n}: {error}"
+    return None
+
+
+def _rounded(value: Any, digits: int = 3) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return round(value, digits) if np.isfinite(value) else None
+
+
+def _meta_value(meta: dict, key: str) -> str:
+    value = meta.get(key, "")
+    if isinstance(value, list):
+        value = value[0] if value else ""
+    return str(value)
+
+
+class SeriesAnalyser:
+    """Analyses series of images with the configured (or automatically chosen) model."""
+
+    def __init__(self, settings: AnalysisSettings | None = None):
+        self.settings = settings or AnalysisSettings()
+
+    # -- model -----------------------------------------------------------------------------
+    def choose(self, images: Sequence[ismrmrd.Image], header: Any) -> ModelChoice:
+        """The model for this series (the configured one, or "auto" selection)."""
+        meta = annotate.original_meta(images[0])
+        description = " ".join(filter(None, [
+            _meta_value(meta, "SequenceDescription"), _meta_value(meta, "GADGETRON_SeqDescription"),
+            header_text(header, "seriesDescription", "protocolName")]))
+        if self.settings.model != "auto":
+            return ModelChoice(self.settings.model, view_from_description(description),
+                               sequence_from_description(description), "configured")
+        normal = np.asarray(images[0].slice_dir[:], dtype=np.float64)
+        return choose_model(description, normal, self.settings.default_model, self.settings.models)
+
+    def load(self, name: str) -> LandmarkModel:
+        return load_model(name, device=self.settings.device, threads=int(self.settings.threads))
+
+    # -- analysis ----------------------------------------------------------------------------
+    def analyse(self, images: Sequence[ismrmrd.Image], header: Any = None) -> SeriesResult:
+        """Analyse one series; never raises for bad input or an unusable model."""
+        images = list(images)
+        started = time.perf_counter()
+        header = parsed_header(header)
+        base = self._base_summary(images)
+        reason = validate_images(images)
+        if reason:
+            return self._failed(images, base, reason)
+        choice = self.choose(images, header)
+        base["model"] = choice.model
+        base["model_choice"] = choice.reason
+        try:
+            model = self.load(choice.model)
+        except Exception as error:  # ModelError, or onnxruntime's own errors
+            return self._failed(images, base, f"model {choice.model!r} cannot be used: {error}")
+        base["model"] = model.card.name
+        view = choice.view if choice.view and (choice.view == "sax") == (model.card.view_family == "sax") \
+            else model.card.view_family
+        base["view"] = view
+        try:
+            return self._analyse(images, model, base, started)
+        except Exception as error:  # a bug or an odd image must not stop the stream
+            return self._failed(images, base, f"analysis failed: {type(error).__name__}: {error}")
+
+    def _analyse(self, images: list[ismrmrd.Image], model: LandmarkModel, summary: dict[str, Any],
+                 started: float) -> SeriesResult:
+        settings = self.settings
+        card = model.card
+        pixels = [np.asarray(image.data[0, 0]) for image in images]
+        spacings = np.array([spacing_from_image(image) for image in images])
+        detector = LandmarkDetector(model)
+        if settings.pixel_size_mm:
+            detector.pixel_size_mm = float(settings.pixel_size_mm)
+        detections = detector.detect(pixels, spacings, threshold=settings.threshold)
+        timings = dict(detections.timings)
+
+        start = time.perf_counter()
+        names = detections.names
+        points, filled = detections.points, np.zeros(detections.confidence.shape, dtype=bool)
+        one_slice = len({image.slice for image in images}) == 1
+        cyclic = card.sequence == "cine"
+        if settings.fill_missing and one_slice and len(images) > 1:
+            points, filled = fill_missing(points, cyclic=cyclic)
+        if settings.smooth_sigma_phases > 0 and one_slice:
+            points = smooth_over_phases(points, settings.smooth_sigma_phases, cyclic=cyclic)
+        spacing = tuple(float(s) for s in spacings[0])
+        ed = None if settings.ed_phase is None else int(settings.ed_phase)
+        phases = self._phase_entries(images, names, points, detections.confidence, filled, spacings)
+        sectors_per_image: list[list[measures.Sector]] = [[] for _ in images]
+        if card.view_family == "lax":
+            self._long_axis(summary, phases, points, names, spacing, ed)
+        else:
+            sectors_per_image = self._short_axis(summary, phases, points, names, spacings, ed)
+        timings["measures"] = time.perf_counter() - start
+
+        start = time.perf_counter()
+        ai_images = []
+        if settings.annotate:
+            for n, image in enumerate(images):
+                angles = measures.sector_boundaries_deg(sectors_per_image[n])
+                burnt = annotate.annotate_pixels(pixels[n], points[n], names, spacings[n], angles)
+                meta = annotate.ai_meta(annotate.original_meta(image),
+                                        self._image_meta(summary, phases[n], names), self._comment(phases[n]))
+                ai_images.append(annotate.annotated_copy(image, burnt, meta))
+        timings["annotate"] = time.perf_counter() - start
+
+        start = time.perf_counter()
+        report_image = self._report(images, summary, phases) if settings.report else None
+        timings["report"] = time.perf_counter() - start
+        timings["total"] = time.perf_counter() - started
+        summary["phases"] = phases
+        summary["timings_s"] = {key: round(value, 4) for key, value in timings.items()}
+        return SeriesResult(ai_images, report_image, summary, None, timings, detections)
+
+    # -- pieces ------------------------------------------------------------------------------
+    def _base_summary(self, images: list) -> dict[str, Any]:
+        first = images[0] if images and isinstance(images[0], ismrmrd.Image) else None
+        return {
+            "image_series_index": int(first.image_series_index) if first is not None else None,
+            "slice": int(first.slice) if first is not None else None,
+            "view": "",
+            "model": self.settings.model,
+            "phases": [],
+            "ed_phase": None,
+            "es_phase": None,
+            "lv_length_ed_mm": None,
+            "longitudinal_shortening_pct": None,
+        }
+
+    def _phase_entries(self, images, names, points, confidence, filled, spacings) -> list[dict[str, Any]]:
+        entries = []
+        for n, image in enumerate(images):
+            row_mm, col_mm = (float(s) for s in spacings[n])
+            landmarks: dict[str, Any] = {}
+            for k, name in enumerate(names):
+                row, col = points[n, k]
+                if not (np.isfinite(row) and np.isfinite(col)):
+                    landmarks[name] = None
+                    continue
+                landmarks[name] = {
+                    "row": _rounded(row), "col": _rounded(col),
+                    "x_mm": _rounded(col * col_mm), "y_mm": _rounded(row * row_mm),
+                    "confidence": _rounded(0.0 if filled[n, k] else confidence[n, k]),
+                    "filled": bool(filled[n, k]),
+                }
+            entries.append({"phase": int(image.phase), "slice": int(image.slice), "landmarks": landmarks,
+                            "lv_length_mm": None, "shortening_pct": None})
+        return entries
+
+    def _long_axis(self, summary, phases, points, names, spacing, ed) -> None:
+        result = measures.long_axis_measures(points, names, spacing, ed_phase=ed)
+        for n, entry in enumerate(phases):
+            entry["lv_length_mm"] = _rounded(result.lv_length_mm[n])
+            if result.shortening_pct is not None:
+                entry["shortening_pct"] = _rounded(result.shortening_pct[n])
+        summary.update({
+            "ed_phase": phases[result.ed_phase]["phase"] if result.ed_phase is not None else None,
+            "es_phase": phases[result.es_phase]["phase"] if result.es_phase is not None else None,
+            "lv_length_ed_mm": _rounded(result.lv_length_ed_mm),
+            "longitudinal_shortening_pct": _rounded(result.longitudinal_shortening_pct),
+        })
+
+    def _short_axis(self, summary, phases, points, names, spacings, ed) -> list[list[measures.Sector]]:
+        index = {name: k for k, name in enumerate(names)}
+        sectors_per_image = []
+        count = int(self.settings.sax_sectors)
+        for n, entry in enumerate(phases):
+            centre = points[n, index["lv_centre"]]
+            anterior = points[n, index["anterior_rv_insertion"]]
+            inferior = points[n, index["inferior_rv_insertion"]]
+            entry["arvi_angle_deg"] = _rounded(measures.arvi_angle_deg(centre, anterior, spacings[n]))
+            sectors_per_image.append(measures.aha_sectors(centre, anterior, spacings[n], inferior, count))
+        ed_index = 0 if ed is None else min(max(ed, 0), len(phases) - 1)
+        summary["ed_phase"] = phases[ed_index]["phase"]
+        summary["arvi_angle_deg"] = phases[ed_index]["arvi_angle_deg"]
+        summary["aha_sectors"] = [
+            {"name": s.name, "start_deg": _rounded(np.mod(s.start_deg, 360.0)),
+             "end_deg": _rounded(np.mod(s.end_deg, 360.0))} for s in sectors_per_image[ed_index]]
+        return sectors_per_image
+
+    def _image_meta(self, summary, entry, names) -> dict[str, object]:
+        meta: dict[str, object] = {"AI_Status": "ok", "AI_Model": summary["model"],
+                                   "AI_View": summary["view"]}
+        for name in names:
+            landmark = entry["landmarks"][name]
+            if landmark is None:
+                meta[f"AI_{name}"] = "absent"
+                continue
+            meta[f"AI_{name}"] = [landmark["row"], landmark["col"]]
+            meta[f"AI_{name}_mm"] = [landmark["x_mm"], landmark["y_mm"]]
+            meta[f"AI_{name}_confidence"] = landmark["confidence"]
+            meta[f"AI_{name}_filled"] = int(landmark["filled"])
+        for key, meta_key in (("lv_length_mm", "AI_LV_length_mm"), ("shortening_pct", "AI_shortening_pct"),
+                              ("arvi_angle_deg", "AI_ARVI_angle_deg")):
+            if entry.get(key) is not None:
+                meta[meta_key] = entry[key]
+        if summary.get("longitudinal_shortening_pct") is not None:
+            meta["AI_longitudinal_shortening_pct"] = summary["longitudinal_shortening_pct"]
+        return meta
+
+    @staticmethod
+    def _comment(entry) -> list[str]:
+        comment = ["AI"]
+        if entry.get("lv_length_mm") is not None:
+            comment.append(f"LV {entry['lv_length_mm']:.1f} mm")
+        if entry.get("shortening_pct") is not None:
+            comment.append(f"LS {entry['shortening_pct']:.1f} %")
+        if entry.get("arvi_angle_deg") is not None:
+            comment.append(f"ARVI {entry['arvi_angle_deg']:.0f} deg")
+        return comment
+
+    def _report(self, images, summary, phases) -> ismrmrd.Image:
+        title = f"series {summary['image_series_index']} slice {summary['slice']} {summary['view']} " \
+                f"({summary['model']})"
+        if summary["view"] == "sax":
+            slices = [entry["slice"] for entry in phases]
+            by_slice = len(set(slices)) > 1
+            positions = slices if by_slice else [entry["phase"] for entry in phases]
+            angles = np.array([np.nan if e["arvi_angle_deg"] is None else e["arvi_angle_deg"] for e in phases])
+            pixels = report.render_short_axis(title, positions, angles, "slice" if by_slice else "phase")
+        else:
+            lengths = np.array([np.nan if e["lv_length_mm"] is None else e["lv_length_mm"] for e in phases])
+            shortening = (np.array([np.nan if e["shortening_pct"] is None else e["shortening_pct"] for e in phases])
+                          if len(phases) > 1 else None)
+            pixels = report.render_long_axis(title, [e["phase"] for e in phases], lengths, shortening,
+                                             summary["ed_phase"], summary["es_phase"],
+                                             summary["longitudinal_shortening_pct"])
+        meta = {"AI_Status": "ok", "AI_Model": summary["model"], "AI_Report": 1,
+                "GADGETRON_ImageProcessingHistory": ["AI"], "GADGETRON_DataRole": "AI_Report",
+                "SequenceDescription": "report_AI", "GADGETRON_SeqDescription": "report_AI",
+                "GADGETRON_ImageComment": ["AI report"]}
+        return report.report_image(pixels, images[0], meta)
+
+    def _failed(self, images: list, summary: dict[str, Any], reason: str) -> SeriesResult:
+        """A result carrying ``reason``: unannotated AI copies where the images allow one."""
+        summary["error"] = reason
+        ai_images = []
+        if self.settings.annotate:
+            for image in images:
+                if not isinstance(image, ismrmrd.Image) or image.data.ndim != 4 or image.data.shape[:2] != (1, 1) \
+                        or np.iscomplexobj(image.data):
+                    continue
+                pixels = np.asarray(image.data[0, 0])
+                if np.issubdtype(pixels.dtype, np.floating):
+                    pixels = np.nan_to_num(pixels, nan=0.0, posinf=0.0, neginf=0.0)
+                meta = annotate.ai_meta(annotate.original_meta(image),
+                                        {"AI_Status": reason, "AI_Model": summary["model"]},
+                                        ["AI failed", reason[:120]])
+                ai_images.append(annotate.annotated_copy(image, pixels, meta))
+        return SeriesResult(ai_images, None, summary, reason)
