@@ -5,7 +5,7 @@
 set -eo pipefail
 
 # shellcheck disable=SC1091
-. /opt/conda/etc/profile.d/conda.sh
+. "${CONDA_SH:-/opt/conda/etc/profile.d/conda.sh}"
 conda activate gadgetron
 
 # CUDA image: ONNX Runtime finds cuDNN (pip wheel) and the CUDA libraries of the environment.

@@ -4,7 +4,7 @@
 set -eo pipefail
 
 # shellcheck disable=SC1091
-. /opt/conda/etc/profile.d/conda.sh
+. "${CONDA_SH:-/opt/conda/etc/profile.d/conda.sh}"
 conda activate gadgetron
 python -m inline_ai.model_check --quiet
 

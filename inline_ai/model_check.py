@@ -41,14 +41,24 @@ def check_card(card_path: Path, *, load: bool = False) -> ModelStatus:
                              f"{card.sha256[:16]}... (file changed or card stale)")
         detail = f"{card.format} {model_path.name} sha256 {actual[:16]}... ok"
         if load:
-            model = LandmarkModel(card)
-            probabilities = model.predict(np.zeros((1, 1, *card.input_size), dtype=np.float32))
-            if not np.all(np.isfinite(probabilities)):
-                raise ModelError(f"{model_path.name}: dry run produced non-finite outputs")
-            detail += f", dry run ok on {', '.join(model.providers)}"
+            detail += f", dry run ok on {_dry_run(card)}"
     except ModelError as error:
         return ModelStatus(card_path, False, " ".join(str(error).split()))
     return ModelStatus(card_path, True, detail)
+
+
+def _dry_run(card: ModelCard) -> str:
+    """Load the model and run it once on zeros; return its execution providers."""
+    try:
+        model = LandmarkModel(card)
+        probabilities = model.predict(np.zeros((1, 1, *card.input_size), dtype=np.float32))
+    except ModelError:
+        raise
+    except Exception as error:  # a missing runtime (ImportError) or a runtime failure
+        raise ModelError(f"{card.file}: dry run failed: {type(error).__name__}: {error}") from error
+    if not np.all(np.isfinite(probabilities)):
+        raise ModelError(f"{card.file}: dry run produced non-finite outputs")
+    return ", ".join(model.providers)
 
 
 def check_models(folder: Path, *, load: bool = False) -> list[ModelStatus]:
