@@ -95,16 +95,23 @@ def ai_series_index(original_index: int) -> int:
     return int(original_index) * AI_SERIES_FACTOR
 
 
+def _first_text(value: object) -> str:
+    if isinstance(value, (list, tuple)):
+        value = value[0] if value else ""
+    return str(value) if value else ""
+
+
 def ai_meta(original_meta: Mapping[str, object], extra: Mapping[str, object], comment: Sequence[str]) -> dict:
     """The original meta plus the AI keys, processing history "AI", "_AI" description suffixes."""
     meta = dict(original_meta)
     history = meta.get("GADGETRON_ImageProcessingHistory", [])
     history = [history] if isinstance(history, str) else list(history)
     meta["GADGETRON_ImageProcessingHistory"] = [*history, "AI"]
-    for key in ("GADGETRON_SeqDescription", "SequenceDescription"):
-        value = meta.get(key, "")
-        value = value[0] if isinstance(value, list) and value else value
-        text = str(value) if value else ""
+    keys = ("GADGETRON_SeqDescription", "SequenceDescription")
+    texts = {key: _first_text(meta.get(key)) for key in keys}
+    fallback = next((text for text in texts.values() if text), "")
+    for key in keys:
+        text = texts[key] or fallback
         meta[key] = text if text.endswith("_AI") else f"{text}_AI"
     meta["GADGETRON_ImageComment"] = list(comment) or ["AI"]
     meta.update(extra)

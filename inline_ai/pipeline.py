@@ -14,6 +14,9 @@ Summary (one entry of ``landmarks.json["series"]``)::
      "ed_phase", "es_phase", "lv_length_ed_mm", "longitudinal_shortening_pct",
      "arvi_angle_deg", "aha_sectors" (sax, at ED), "timings_s", "error" (when failed)}
 
+The summary also travels as JSON in the meta key ``InlineAI.Summary`` of the report image (or,
+without one, of the first AI image).
+
 ``row``/``col`` are pixels of the original image (pixel centres at integers);
 ``x_mm = col * col_spacing_mm`` and ``y_mm = row * row_spacing_mm`` (in-plane millimetres from
 the centre of the first pixel, x along columns / readout, y along rows / phase encoding).
@@ -21,6 +24,7 @@ the centre of the first pixel, x along columns / readout, y along rows / phase e
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -40,8 +44,10 @@ from inline_ai.model_select import (
     sequence_from_description,
     view_from_description,
 )
-from inline_ai.mrd_files import parse_header
+from inline_ai.mrd_files import parse_header, set_meta
 from inline_ai.runtime import LandmarkModel, load_model
+
+SUMMARY_META_KEY = "InlineAI.Summary"
 
 
 @dataclass
@@ -121,6 +127,15 @@ def validate_images(images: Sequence[Any]) -> str | None:
         except ValueError as error:
             return f"image {n}: {error}"
     return None
+
+
+def attach_summary(image: ismrmrd.Image | None, summary: dict[str, Any]) -> None:
+    """Store the series summary as JSON in the image's meta (``SUMMARY_META_KEY``) for hosts."""
+    if image is None:
+        return
+    meta = annotate.original_meta(image)
+    meta[SUMMARY_META_KEY] = json.dumps(summary, allow_nan=False, separators=(",", ":"))
+    set_meta(image, meta)
 
 
 def _rounded(value: Any, digits: int = 3) -> float | None:
@@ -233,6 +248,7 @@ class SeriesAnalyser:
         timings["total"] = time.perf_counter() - started
         summary["phases"] = phases
         summary["timings_s"] = {key: round(value, 4) for key, value in timings.items()}
+        attach_summary(report_image if report_image is not None else (ai_images or [None])[0], summary)
         return SeriesResult(ai_images, report_image, summary, None, timings, detections)
 
     # -- pieces ------------------------------------------------------------------------------
@@ -370,4 +386,5 @@ class SeriesAnalyser:
                                         {"AI_Status": reason, "AI_Model": summary["model"]},
                                         ["AI failed", reason[:120]])
                 ai_images.append(annotate.annotated_copy(image, pixels, meta))
+        attach_summary((ai_images or [None])[0], summary)
         return SeriesResult(ai_images, None, summary, reason)
