@@ -343,9 +343,12 @@ def write_dicom_series(
     written: list[Path] = []
     for series_index, series_images in sorted(by_series.items()):
         series_uid = generate_uid()
-        base = (series_description or str(get_meta(series_images[0]).get("SeriesDescription", "") or "")
+        first_meta = get_meta(series_images[0])
+        base = (series_description or _meta_text(first_meta, "SeriesDescription", "")
                 or header_description or "inline-ai")
         description = base if base.endswith(" AI") or " AI " in base else f"{base} AI"
+        if "AI_Report" in first_meta and not description.endswith("report"):
+            description += " report"
         for number, image in enumerate(series_images, start=1):
             dataset = _derived_dataset(image, source, study_uid=study_uid, frame_uid=frame_uid,
                                        series_uid=series_uid, series_number=series_index,
@@ -428,6 +431,9 @@ def _derived_dataset(image: ismrmrd.Image, source: Dataset | None, *, study_uid:
         reference.ReferencedSOPInstanceUID = _meta_text(meta, "SOPInstanceUID")
         dataset.SourceImageSequence = DicomSequence([reference])
 
+    comment = meta.get("GADGETRON_ImageComment")
+    if comment:
+        dataset.ImageComments = "; ".join(comment if isinstance(comment, list) else [str(comment)])[:10240]
     _set_geometry(dataset, image, meta)
     if is_rgb:
         dataset.ConversionType = "WSD"
@@ -500,9 +506,14 @@ def _set_rgb_pixels(dataset: Dataset, image: ismrmrd.Image) -> None:
     dataset.PixelData = np.ascontiguousarray(rgb).tobytes()
 
 
-def _meta_text(meta: dict[str, object], key: str) -> str:
+def _meta_text(meta: dict[str, object], key: str, default: str | None = None) -> str:
+    """The first value of a meta key as text (``default`` when given and the key is absent)."""
+    if default is not None and key not in meta:
+        return default
     value = meta[key]
-    return str(value[0] if isinstance(value, list) else value)
+    if isinstance(value, list):
+        return str(value[0]) if value else ""
+    return str(value)
 
 
 def _ds(value: float) -> str:
