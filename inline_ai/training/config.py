@@ -18,7 +18,9 @@ class DataSource:
     """One training source: a landmark dataset directory, a prepared ``.npz``, or phantom cases.
 
     ``phantom`` (a mapping of ``inline_ai.phantom.generate_case`` arguments plus ``subjects``) makes the
-    cases on first use and caches them in ``path``.
+    cases when ``path`` holds none yet (delete the folder to make them again). ``prepared`` names a
+    compact ``.npz`` cache of the resampled images: used when it exists (and matches the config),
+    written after the first preparation otherwise; it lets a training machine run without the raw data.
     """
 
     path: Path
@@ -27,6 +29,7 @@ class DataSource:
     views: list[str] | None = None
     phantom: dict[str, Any] | None = None
     use_for_validation: bool = True
+    prepared: Path | None = None
 
 
 @dataclass
@@ -122,6 +125,8 @@ def config_from_dict(raw: dict[str, Any], config_path: Path | None = None) -> Tr
         if "path" not in entry:
             raise ValueError(f"each source needs a 'path': {entry}")
         entry["path"] = _resolve(entry["path"], base)
+        if entry.get("prepared"):
+            entry["prepared"] = _resolve(entry["prepared"], base)
         unknown = set(entry) - set(DataSource.__dataclass_fields__)
         if unknown:
             raise ValueError(f"unknown source keys {sorted(unknown)}")

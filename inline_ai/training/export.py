@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -61,10 +62,12 @@ def _probabilities(logits: np.ndarray) -> np.ndarray:
 def export_onnx(model: torch.nn.Module, path: Path, input_size: tuple[int, int]) -> None:
     """Write ONNX with input ``image [N, 1, H, W]`` and output ``logits [N, C, H, W]``, batch dynamic."""
     example = torch.zeros(1, 1, *input_size)
-    torch.onnx.export(
-        model, (example,), str(path), input_names=["image"], output_names=["logits"],
-        dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17, dynamo=False,
-    )
+    with warnings.catch_warnings():  # the TorchScript-based exporter is deprecated but exact and dependency-free
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.onnx.export(
+            model, (example,), str(path), input_names=["image"], output_names=["logits"],
+            dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17, dynamo=False,
+        )
 
 
 def parity_check(model: torch.nn.Module, onnx_path: Path, script_path: Path, input_size: tuple[int, int],
@@ -74,7 +77,8 @@ def parity_check(model: torch.nn.Module, onnx_path: Path, script_path: Path, inp
 
     rng = np.random.default_rng(seed)
     batch = rng.uniform(0, 1.5, size=(3, 1, *input_size)).astype(np.float32)
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
         reference = torch.softmax(model(torch.from_numpy(batch)), dim=1).numpy()
         scripted = torch.jit.load(str(script_path))
         script_probs = torch.softmax(scripted(torch.from_numpy(batch)), dim=1).numpy()
@@ -99,7 +103,8 @@ def export_model(checkpoint: str | Path | dict[str, Any], out_dir: str | Path, n
     input_size = tuple(meta["input_size"])
     onnx_path, script_path = out_dir / f"{name}.onnx", out_dir / f"{name}.pt"
     export_onnx(model, onnx_path, input_size)
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
         torch.jit.trace(model, torch.zeros(1, 1, *input_size)).save(str(script_path))
     parity = parity_check(model, onnx_path, script_path, input_size)
     card: dict[str, Any] = {

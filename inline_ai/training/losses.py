@@ -18,13 +18,15 @@ def kl_divergence(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, smooth: float = 1.0) -> torch.Tensor:
     """1 - soft Dice over landmark channels (1..C-1), per image and channel, averaged.
 
-    The smoothing term makes an absent landmark with an empty prediction score 1 (no loss), so a
-    prediction where nothing is present costs loss.
+    Dice uses squared terms in the denominator, ``2 sum(p t) / (sum p^2 + sum t^2)``, so it is
+    exactly 1 when the prediction equals the soft (Gaussian) target. The smoothing term makes an
+    absent landmark with an empty prediction score 1 (no loss), so a prediction where nothing is
+    present costs loss.
     """
     probabilities = F.softmax(logits.float(), dim=1)[:, 1:]
     target = target[:, 1:]
     overlap = (probabilities * target).sum(dim=(2, 3))
-    total = probabilities.sum(dim=(2, 3)) + target.sum(dim=(2, 3))
+    total = (probabilities**2).sum(dim=(2, 3)) + (target**2).sum(dim=(2, 3))
     dice = (2.0 * overlap + smooth) / (total + smooth)
     return 1.0 - dice.mean()
 

@@ -64,30 +64,36 @@ def pick_device(requested: str) -> str:
     return requested
 
 
+def _load_prepared(path: Path, config: TrainingConfig) -> PreparedSet:
+    prepared = PreparedSet.load(path)
+    if prepared.pixel_size_mm != config.pixel_size_mm or prepared.images.shape[1:] != config.work_size:
+        raise ValueError(f"{path}: prepared at {prepared.pixel_size_mm} mm {prepared.images.shape[1:]}, config "
+                         f"needs {config.pixel_size_mm} mm {config.work_size}; delete it to prepare again")
+    if prepared.landmark_names != config.landmark_names:
+        raise ValueError(f"{path}: landmarks {prepared.landmark_names} != {config.landmark_names}")
+    return prepared
+
+
 def load_sources(config: TrainingConfig, workers: int | None = None) -> list[PreparedSet]:
     """Prepare every data source (generating phantom cases first where the source says so)."""
     sets = []
     for source in config.sources:
-        if source.path.suffix == ".npz":
-            if not source.path.is_file():
-                raise FileNotFoundError(f"prepared set not found: {source.path}")
-            prepared = PreparedSet.load(source.path)
-            if prepared.pixel_size_mm != config.pixel_size_mm or prepared.images.shape[1:] != config.work_size:
-                raise ValueError(
-                    f"{source.path}: prepared at {prepared.pixel_size_mm} mm {prepared.images.shape[1:]}, config "
-                    f"needs {config.pixel_size_mm} mm {config.work_size}"
-                )
-            if prepared.landmark_names != config.landmark_names:
-                raise ValueError(f"{source.path}: landmarks {prepared.landmark_names} != {config.landmark_names}")
+        cache = source.path if source.path.suffix == ".npz" else source.prepared
+        if cache is not None and cache.is_file():
+            prepared = _load_prepared(cache, config)
             prepared.kind = source.kind
+        elif source.path.suffix == ".npz":
+            raise FileNotFoundError(f"prepared set not found: {source.path}")
         else:
-            if source.phantom is not None:
+            if source.phantom is not None and not any(source.path.glob("*.npz")):
                 generate_phantom_dataset(source.path, source.phantom, workers=workers)
             elif not source.path.is_dir():
                 raise FileNotFoundError(f"data source not found: {source.path}")
             prepared = prepare_directory(
                 source.path, config.landmark_names, config.pixel_size_mm, config.work_size, source.kind, source.views
             )
+            if cache is not None:
+                prepared.save(cache)
         if source.views is not None:
             prepared = prepared.subset(np.isin(prepared.views, source.views))
         sets.append(prepared)
@@ -265,7 +271,7 @@ class Trainer:
 
 
 def soft_argmax_points(
-    probabilities: torch.Tensor, threshold: float, radius: int = 2
+    probabilities: torch.Tensor, threshold: float, radius: int = 4
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Points ``[N, K, 2]`` (NaN below threshold) and peak values ``[N, K]`` from probabilities ``[N, K+1, H, W]``:
     the arg-max refined by the probability-weighted centroid of its ``(2r+1)^2`` neighbourhood."""

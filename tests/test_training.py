@@ -1,0 +1,202 @@
+"""Training toolkit: targets, losses, augmentation, export parity, and a tiny end-to-end run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch", reason="the training toolkit needs torch (pip install 'inline-ai[train]')")
+
+from inline_ai.dataset import LandmarkCase, save_case  # noqa: E402
+from inline_ai.training.augment import AugmentSettings, affine_crop, augment_batch  # noqa: E402
+from inline_ai.training.config import config_from_dict  # noqa: E402
+from inline_ai.training.data import PreparedSet, prepare_cases, split_patients  # noqa: E402
+from inline_ai.training.losses import HeatmapLoss, kl_divergence, soft_dice_loss  # noqa: E402
+from inline_ai.training.sampling import GroupSampler  # noqa: E402
+from inline_ai.training.targets import render_heatmaps, sigma_pixels  # noqa: E402
+from inline_ai.training.trainer import soft_argmax_points  # noqa: E402
+from inline_ai.training.unet import UNet  # noqa: E402
+
+
+def test_targets_sum_to_one_and_peak_at_point():
+    points = torch.tensor([[[10.0, 12.0], [25.3, 30.7], [float("nan"), float("nan")]]])
+    maps = render_heatmaps(points, 40, 48, sigma_pixels(4.0, 2.0))
+    assert maps.shape == (1, 4, 40, 48)
+    torch.testing.assert_close(maps.sum(dim=1), torch.ones(1, 40, 48))
+    assert maps[0, 1, 10, 12] == pytest.approx(1.0, abs=1e-4)  # peak value 1 exactly at the point
+    assert divmod(int(maps[0, 1].argmax()), 48) == (10, 12)
+    assert divmod(int(maps[0, 2].argmax()), 48) == (25, 31)  # nearest pixel of a sub-pixel point
+    assert float(maps[0, 3].abs().max()) == 0.0  # absent landmark: empty channel
+    assert float(maps[0, 0, 0, 47]) == pytest.approx(1.0)  # far away: background
+
+
+def test_sigma_in_pixels_and_bad_values():
+    assert sigma_pixels(4.0, 2.0) == 2.0
+    with pytest.raises(ValueError, match="positive"):
+        sigma_pixels(4.0, 0.0)
+
+
+def test_loss_is_lowest_for_the_target_itself():
+    points = torch.tensor([[[10.0, 10.0], [20.0, 25.0], [float("nan"), float("nan")]]])
+    target = render_heatmaps(points, 32, 32, 2.0)
+    perfect = torch.log(target.clamp_min(1e-9))
+    shifted = torch.log(render_heatmaps(points + 4.0, 32, 32, 2.0).clamp_min(1e-9))
+    flat = torch.zeros_like(target)
+    assert float(kl_divergence(perfect, target)) == pytest.approx(0.0, abs=1e-3)
+    assert float(soft_dice_loss(perfect, target)) < 0.05
+    loss = HeatmapLoss()
+    best = float(loss(perfect, target)[0])
+    assert best < float(loss(shifted, target)[0]) < float(loss(flat, target)[0]) + 10
+    assert float(loss(shifted, target)[0]) > best + 0.2
+
+
+def test_unet_starts_biased_to_background_and_keeps_shape():
+    model = UNet(4, depth=3, base_channels=4, background_prior=0.99).eval()
+    with torch.no_grad():
+        out = torch.softmax(model(torch.rand(2, 1, 32, 40)), dim=1)
+    assert out.shape == (2, 4, 32, 40)
+    assert float(out[:, 0].mean()) > 0.9
+
+
+def _spot_images(points: torch.Tensor, size: int) -> torch.Tensor:
+    rows = torch.arange(size).view(1, size, 1).float()
+    cols = torch.arange(size).view(1, 1, size).float()
+    image = torch.exp(-((rows - points[:, 0, 0, None, None]) ** 2 + (cols - points[:, 0, 1, None, None]) ** 2) / 4.0)
+    return image.unsqueeze(1)
+
+
+@pytest.mark.parametrize("flip", ["none", "lr", "ud"])
+def test_points_follow_the_image_through_augmentation(flip):
+    generator = torch.Generator().manual_seed(3)
+    points = torch.tensor([[[30.0, 50.0]], [[60.0, 20.0]], [[41.5, 45.0]], [[20.0, 70.0]]])
+    images = _spot_images(points, 96)
+    settings = AugmentSettings(rotation_deg=40, scale_range=(0.8, 1.2), shift_px=6,
+                               flip_lr_p=1.0 if flip == "lr" else 0.0, flip_ud_p=1.0 if flip == "ud" else 0.0,
+                               noise_p=0, blur_p=0, shading_p=0, gamma_p=0)
+    warped, moved = augment_batch(images, points, (80, 80), settings, generator)
+    assert warped.shape == (4, 1, 80, 80)
+    for n in range(4):
+        if torch.isfinite(moved[n]).all():
+            peak = divmod(int(warped[n, 0].argmax()), 80)
+            assert np.hypot(peak[0] - float(moved[n, 0, 0]), peak[1] - float(moved[n, 0, 1])) <= 1.0
+
+
+def test_mirror_flip_moves_points_and_keeps_their_order():
+    points = torch.tensor([[[10.0, 5.0], [30.0, 5.0]]])  # anterior (top), inferior (bottom), left side
+    images = torch.zeros(1, 1, 40, 40)
+    flip_lr = torch.tensor([[[1.0, 0.0], [0.0, -1.0]]])
+    _, moved = affine_crop(images, points, (40, 40), flip_lr, torch.zeros(1, 2))
+    torch.testing.assert_close(moved, torch.tensor([[[10.0, 34.0], [30.0, 34.0]]]))  # names do not swap
+
+
+def test_points_leaving_the_frame_become_absent():
+    points = torch.tensor([[[2.0, 2.0], [20.0, 20.0]]])
+    _, moved = affine_crop(torch.zeros(1, 1, 40, 40), points, (20, 20), torch.eye(2)[None], torch.zeros(1, 2))
+    assert torch.isnan(moved[0, 0]).all()
+    torch.testing.assert_close(moved[0, 1], torch.tensor([10.0, 10.0]))  # centres 19.5 -> 9.5
+
+
+def test_intensity_augmentation_stays_in_range():
+    images = torch.rand(8, 1, 48, 48) * 2
+    out, _ = augment_batch(images, torch.full((8, 1, 2), 24.0), (32, 32),
+                           AugmentSettings(noise_p=1, blur_p=1, shading_p=1, gamma_p=1),
+                           torch.Generator().manual_seed(0))
+    assert out.shape == (8, 1, 32, 32)
+    assert float(out.min()) >= 0 and float(out.max()) <= 2.0
+
+
+def test_sampler_mixes_every_view_in_every_batch():
+    sampler = GroupSampler([np.arange(0, 10), np.arange(10, 15), np.arange(15, 40)], [1, 1, 1], seed=0)
+    for _ in range(20):
+        batch = sampler.batch(6)
+        assert len(batch) == 6
+        assert (batch < 10).sum() >= 1 and ((batch >= 10) & (batch < 15)).sum() >= 1 and (batch >= 15).sum() >= 1
+
+
+def test_split_is_by_patient():
+    split = split_patients(["a_01", "a_01", "a_02", "b_03"], val_pattern="02$")
+    assert split == {"train": ["a_01", "b_03"], "val": ["a_02"]}
+    assert split_patients(["p1", "p2", "p3", "p4"], val_fraction=0.5, seed=1)["val"].__len__() == 2
+
+
+def test_soft_argmax_finds_subpixel_point():
+    target = render_heatmaps(torch.tensor([[[12.3, 20.6]]]), 32, 32, 2.0)
+    points, peak = soft_argmax_points(target, threshold=0.5)
+    assert float(peak[0, 0]) > 0.9
+    assert np.allclose(points[0, 0].numpy(), [12.3, 20.6], atol=0.1)
+    assert torch.isnan(soft_argmax_points(target, threshold=1.1)[0]).all()
+
+
+def _write_spot_dataset(directory: Path, patients: int = 4) -> None:
+    """Tiny SAX cases: three Gaussian spots on noise, landmarks at the spots."""
+    rng = np.random.default_rng(0)
+    for p in range(patients):
+        images, landmarks = [], []
+        for _ in range(3):
+            pts = np.array([[20, 20], [44, 22], [32, 42]], float) + rng.uniform(-4, 4, (3, 2))
+            rows, cols = np.mgrid[0:64, 0:64]
+            image = 100 + rng.normal(0, 5, (64, 64))
+            for (r, c), amplitude in zip(pts, (400, 600, 800), strict=True):
+                image += amplitude * np.exp(-((rows - r) ** 2 + (cols - c) ** 2) / 8.0)
+            images.append(image.astype(np.float32))
+            landmarks.append(pts)
+        case = LandmarkCase(np.stack(images), np.array([2.0, 2.0], np.float32), np.stack(landmarks).astype(np.float32),
+                            ("anterior_rv_insertion", "inferior_rv_insertion", "lv_centre"), "sax", "cine")
+        save_case(directory / f"spot_p{p:02d}_c.npz", case)
+
+
+def test_prepared_set_round_trip(tmp_path):
+    _write_spot_dataset(tmp_path / "data", patients=1)
+    from inline_ai.dataset import load_case
+
+    case = load_case(tmp_path / "data" / "spot_p00_c.npz")
+    prepared = prepare_cases([case], case.landmark_names, 4.0, (40, 40))
+    assert prepared.images.shape == (3, 40, 40) and prepared.images.max() <= 2.0
+    # 64 px at 2 mm -> 32 px at 4 mm, centred in 40: row 20 -> (20 - 31.5) / 2 + 19.5
+    assert prepared.points[0, 0, 0] == pytest.approx((case.landmarks[0, 0, 0] - 31.5) / 2 + 19.5, abs=1e-4)
+    loaded = PreparedSet.load(prepared.save(tmp_path / "set.npz"))
+    assert np.abs(loaded.images - prepared.images).max() <= 0.5 / 127.5 + 1e-6
+    np.testing.assert_allclose(loaded.points, prepared.points)
+    assert list(loaded.patient_ids) == ["spot_p00"] * 3
+
+
+def test_config_rejects_unknown_keys():
+    with pytest.raises(ValueError, match="unknown training config keys"):
+        config_from_dict({"name": "x", "view_family": "sax", "sources": [], "learning_rate": 1})
+    with pytest.raises(ValueError, match="multiple of"):
+        config_from_dict({"name": "x", "view_family": "sax", "sources": [], "input_size": [36, 36], "depth": 4})
+
+
+def test_tiny_training_run_exports_a_model_the_runtime_loads(tmp_path):
+    from inline_ai.runtime import load_model
+    from inline_ai.training.cli import main
+
+    _write_spot_dataset(tmp_path / "data")
+    config = {
+        "name": "tiny_sax", "view_family": "sax", "input_size": [32, 32], "pixel_size_mm": 4.0, "work_margin": 4,
+        "depth": 2, "base_channels": 4, "batch_size": 4, "epochs": 2, "steps_per_epoch": 3, "val_pattern": "p03$",
+        "sources": [{"path": str(tmp_path / "data"), "kind": "real"}],
+        "trained_on": "synthetic: spots (test)", "validated_on": "synthetic: spot patient p03",
+    }
+    config_path = tmp_path / "tiny.yaml"
+    config_path.write_text(json.dumps(config))
+    run_dir, models = tmp_path / "run", tmp_path / "models"
+    assert main([str(config_path), "--run-dir", str(run_dir), "--export-dir", str(models), "--quiet",
+                 "--device", "cpu"]) == 0
+    assert json.loads((run_dir / "split.json").read_text())["val"] == ["spot_p03"]
+    assert len((run_dir / "log.jsonl").read_text().splitlines()) == 2
+    card = json.loads((models / "tiny_sax.json").read_text())
+    assert card["channels"] == ["background", "anterior_rv_insertion", "inferior_rv_insertion", "lv_centre"]
+    assert card["export_parity"]["onnx_max_abs_diff"] <= 1e-4
+    assert card["trained_on"].startswith("synthetic")
+    model = load_model(models / "tiny_sax.json")
+    probabilities = model.predict(np.zeros((2, 1, 32, 32), np.float32))
+    assert probabilities.shape == (2, 4, 32, 32)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-4)
+    # resume continues from the last checkpoint instead of starting again
+    assert main([str(config_path), "--run-dir", str(run_dir), "--no-export", "--quiet", "--device", "cpu",
+                 "--resume", "--set", "epochs=3"]) == 0
+    assert len((run_dir / "log.jsonl").read_text().splitlines()) == 3
