@@ -114,8 +114,19 @@ def write_out_h5(path: Path, header_xml: str | None, outputs: CollectedOutputs) 
     return write_images(path, header_xml, dict(sorted(groups.items())))
 
 
+def _finite(value: object) -> object:
+    """NaN / infinity become null so that landmarks.json is strict JSON."""
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    return value
+
+
 def write_landmarks_json(path: Path, summaries: list[dict]) -> Path:
-    path.write_text(json.dumps({"series": summaries}, indent=2, allow_nan=False, default=_json_default))
+    path.write_text(json.dumps({"series": _finite(summaries)}, indent=2, allow_nan=False, default=_json_default))
     return path
 
 

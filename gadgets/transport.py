@@ -32,7 +32,7 @@ class GadgetStartError(RuntimeError):
 @contextmanager
 def active_gadget(module: str = GADGET_MODULE, target: str = GADGET_TARGET, *, log_path: Path | None = None,
                   env: dict[str, str] | None = None, timeout_s: float = 60.0) -> Iterator[StreamClient]:
-    """Run the gadget as Gadgetron does and yield a client connected to it."""
+    """Run the gadget as Gadgetron does and yield a client connected to it (``env``: its whole environment)."""
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))
@@ -43,7 +43,7 @@ def active_gadget(module: str = GADGET_MODULE, target: str = GADGET_TARGET, *, l
     process = subprocess.Popen(
         [sys.executable, "-m", "gadgetron", str(port), module, target],
         stdout=log_file or subprocess.DEVNULL, stderr=subprocess.STDOUT if log_file else None,
-        env={**os.environ, **(env or {})},
+        env=dict(os.environ) if env is None else env,
     )
     client = None
     try:
