@@ -1,0 +1,121 @@
+"""Model cards, model resolution, the per-process cache and inference."""
+
+import json
+
+import numpy as np
+import pytest
+from model_factory import make_test_model
+
+from inline_ai.runtime import (
+    REQUIRED_CARD_KEYS,
+    ModelCard,
+    ModelError,
+    clear_model_cache,
+    load_model,
+    resolve_model,
+)
+
+
+@pytest.fixture
+def model_dir(tmp_path):
+    make_test_model(tmp_path, name="test_lax", view_family="lax", input_size=(64, 48))
+    clear_model_cache()
+    yield tmp_path
+    clear_model_cache()
+
+
+def edit_card(directory, name, **changes):
+    path = directory / f"{name}.json"
+    card = json.loads(path.read_text())
+    card.update(changes)
+    for key, value in changes.items():
+        if value is None:
+            del card[key]
+    path.write_text(json.dumps(card))
+    return path
+
+
+def test_card_is_read_and_validated(model_dir):
+    card = ModelCard.from_json(model_dir / "test_lax.json")
+    assert card.input_size == (64, 48)
+    assert card.landmark_names == ("mv_anterior", "mv_inferior", "apex")
+    assert card.model_path == (model_dir / "test_lax.onnx").resolve()
+    assert card.threshold_for("apex") == pytest.approx(card.threshold)
+
+
+def test_per_landmark_threshold_overrides_the_global_one(model_dir):
+    edit_card(model_dir, "test_lax", thresholds={"apex": 0.7})
+    card = ModelCard.from_json(model_dir / "test_lax.json")
+    assert card.threshold_for("apex") == pytest.approx(0.7)
+    assert card.threshold_for("mv_anterior") == pytest.approx(card.threshold)
+
+
+@pytest.mark.parametrize("key", ["sha256", "channels", "input_size", "pixel_size_mm"])
+def test_missing_card_key_is_named(model_dir, key):
+    assert key in REQUIRED_CARD_KEYS
+    path = edit_card(model_dir, "test_lax", **{key: None})
+    with pytest.raises(ModelError, match=key):
+        ModelCard.from_json(path)
+
+
+def test_invalid_card_values_are_named(model_dir):
+    path = edit_card(model_dir, "test_lax", output="scores", channels=["apex"], input_size=[64])
+    with pytest.raises(ModelError) as error:
+        ModelCard.from_json(path)
+    assert "output" in str(error.value) and "channels" in str(error.value) and "input_size" in str(error.value)
+
+
+def test_missing_card_file(tmp_path):
+    with pytest.raises(ModelError, match="not found"):
+        ModelCard.from_json(tmp_path / "nothing.json")
+
+
+def test_resolve_by_name_and_by_path(model_dir, monkeypatch):
+    monkeypatch.setenv("INLINE_AI_MODELS", str(model_dir))
+    card = (model_dir / "test_lax.json").resolve()
+    assert resolve_model("test_lax") == card
+    assert resolve_model(model_dir / "test_lax.onnx") == card
+    assert resolve_model(str(card)) == card
+    with pytest.raises(ModelError, match="available: .*test_lax"):
+        resolve_model("no_such_model")
+
+
+def test_sha256_mismatch_is_refused(model_dir):
+    edit_card(model_dir, "test_lax", sha256="0" * 64)
+    with pytest.raises(ModelError, match="sha256"):
+        load_model(model_dir / "test_lax.json")
+
+
+def test_card_shape_that_does_not_match_the_model_is_refused(model_dir):
+    edit_card(model_dir, "test_lax", input_size=[32, 32])
+    with pytest.raises(ModelError, match="shape"):
+        load_model(model_dir / "test_lax.json")
+
+
+def test_model_is_loaded_once_per_process(model_dir):
+    first = load_model(model_dir / "test_lax.onnx")
+    assert load_model(model_dir / "test_lax.json") is first
+    assert load_model(model_dir / "test_lax.json", threads=1) is not first
+
+
+def test_predict_returns_probabilities_peaking_at_a_bright_spot(model_dir):
+    model = load_model(model_dir / "test_lax.json")
+    batch = np.full((2, 1, 64, 48), 0.95, dtype=np.float32)
+    batch[0, 0, 10, 30] = 2.0  # top half: the apex region of the test model
+    probabilities = model.predict(batch)
+    assert probabilities.shape == (2, 4, 64, 48)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    apex = model.card.channels.index("apex")
+    assert np.unravel_index(probabilities[0, apex].argmax(), (64, 48)) == (10, 30)
+    assert probabilities[1, apex].max() < 0.05
+
+
+def test_wrong_batch_shape_is_a_clear_error(model_dir):
+    model = load_model(model_dir / "test_lax.json")
+    with pytest.raises(ModelError, match="batch must be"):
+        model.predict(np.zeros((1, 1, 32, 32), np.float32))
+
+
+def test_unknown_device_is_refused(model_dir):
+    with pytest.raises(ModelError, match="device"):
+        load_model(model_dir / "test_lax.json", device="tpu")
