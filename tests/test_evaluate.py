@@ -1,0 +1,93 @@
+"""Evaluation metrics with known answers, and the evaluate command on an analytic spot model."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from model_factory import default_sax_points, make_test_model, render_spots
+
+from inline_ai.dataset import LandmarkCase, save_case
+from inline_ai.evaluate import CaseResult, main, score_results, to_markdown
+
+NAN = np.nan
+SAX = ("anterior_rv_insertion", "inferior_rv_insertion", "lv_centre")
+LAX = ("mv_anterior", "mv_inferior", "apex")
+
+
+def test_scores_count_misses_false_positives_and_anisotropic_distances():
+    truth = np.array([[[10, 10], [20, 10], [15, 20]],
+                      [[10, 10], [NAN, NAN], [15, 20]],
+                      [[10, 10], [20, 10], [15, 20]]], float)
+    found = np.array([[[10, 13], [24, 10], [15, 20]],  # 3 px cols x 2 mm = 6 mm; 4 rows x 1 mm = 4 mm; 0
+                      [[10, 10], [21, 11], [15, 20]],  # false positive for the inferior point
+                      [[10, 10], [NAN, NAN], [15, 20]]], float)  # inferior point missed
+    result = CaseResult("c1", "p1", "sax", np.array([1.0, 2.0]), truth, found)
+    metrics = score_results([result], SAX)
+    assert metrics["images"] == 3
+    assert metrics["detection_rate"] == pytest.approx(1 / 3)
+    inferior = metrics["landmarks"]["inferior_rv_insertion"]
+    assert (inferior["images_present"], inferior["detected"], inferior["missed"], inferior["false_positives"]) == (
+        2, 1, 1, 1)
+    assert inferior["mean_mm"] == pytest.approx(4.0)
+    assert metrics["landmarks"]["anterior_rv_insertion"]["mean_mm"] == pytest.approx(2.0)  # (6 + 0 + 0) / 3
+    assert metrics["landmarks"]["lv_centre"]["mean_mm"] == pytest.approx(0.0)
+    assert metrics["mean_mm"] == pytest.approx(10.0 / 7)
+    assert metrics["arvi_angle"]["images"] == 3
+    assert metrics["arvi_angle"]["median_abs_diff_deg"] == pytest.approx(0.0)
+
+
+def test_lv_length_difference_in_percent():
+    truth = np.array([[[100, 40], [100, 60], [20, 50]]], float)  # length 80 mm at 1 mm pixels
+    found = np.array([[[100, 40], [100, 60], [16, 50]]], float)  # 84 mm: +5 %
+    metrics = score_results([CaseResult("c", "p", "ch4", np.array([1.0, 1.0]), truth, found)], LAX)
+    assert metrics["lv_length"]["mean_abs_diff_pct"] == pytest.approx(5.0)
+    assert metrics["lv_length"]["mean_signed_diff_pct"] == pytest.approx(5.0)
+    assert metrics["detection_rate"] == 1.0
+    markdown = to_markdown(metrics, "t")
+    assert "| apex | 1 | 1 | 0 | 0 | 4.00 ± 0.00 |" in markdown and "LV length difference" in markdown
+
+
+def _spot_case(points: np.ndarray, spots: np.ndarray, case_id: str) -> LandmarkCase:
+    shape, spacing = (160, 144), (1.5, 1.5)
+    images = np.stack([render_spots(shape, p, spacing) for p in spots])
+    return LandmarkCase(images, np.array(spacing, np.float32), points.astype(np.float32), SAX, "sax", "cine",
+                        case_id=case_id)
+
+
+def test_evaluate_command_on_an_analytic_model(tmp_path):
+    make_test_model(tmp_path / "models", name="spots", view_family="sax")
+    points = default_sax_points(4, (160, 144), (1.5, 1.5))
+    save_case(tmp_path / "data" / "spot_p01_a.npz", _spot_case(points, points, "spot_p01_a"))
+    no_lv_spot = points.copy()
+    no_lv_spot[:2, 2] = NAN  # truth says present, image has no spot -> missed in 2 images
+    save_case(tmp_path / "data" / "spot_p02_a.npz", _spot_case(points, no_lv_spot, "spot_p02_a"))
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"train": ["spot_p01"], "val": ["spot_p02"]}))
+    out, markdown = tmp_path / "all.json", tmp_path / "all.md"
+    assert main([str(tmp_path / "data"), "--model", str(tmp_path / "models" / "spots.json"), "--json", str(out),
+                 "--markdown", str(markdown)]) == 0
+    metrics = json.loads(out.read_text())
+    assert metrics["images"] == 8 and metrics["patients"] == 2
+    assert metrics["detection_rate"] == pytest.approx(6 / 8)
+    assert metrics["landmarks"]["lv_centre"]["missed"] == 2
+    assert metrics["mean_mm"] < 1.0
+    assert "| lv_centre | 8 | 6 | 2 | 0 |" in markdown.read_text()
+    assert main([str(tmp_path / "data"), "--model", str(tmp_path / "models" / "spots.json"), "--json", str(out),
+                 "--split", "val", "--split-file", str(split), "--write-card", "test_eval"]) == 0
+    assert json.loads(out.read_text())["images"] == 4
+    card = json.loads((tmp_path / "models" / "spots.json").read_text())
+    assert card["metrics"]["test_eval"]["detection_rate"] == pytest.approx(0.5)
+
+
+def test_evaluate_rejects_a_wrong_view_and_a_missing_split_file(tmp_path, capsys):
+    make_test_model(tmp_path / "models", name="lax", view_family="lax")
+    points = default_sax_points(1, (160, 144), (1.5, 1.5))
+    save_case(tmp_path / "data" / "s_p01_a.npz", _spot_case(points, points, "s_p01_a"))
+    assert main([str(tmp_path / "data"), "--model", str(tmp_path / "models" / "lax.json"),
+                 "--json", str(tmp_path / "x.json")]) == 2
+    assert "is for views" in capsys.readouterr().err
+    assert main([str(tmp_path / "data"), "--model", str(tmp_path / "models" / "lax.json"),
+                 "--json", str(tmp_path / "x.json"), "--split", "val"]) == 2
+    assert "--split-file" in capsys.readouterr().err
