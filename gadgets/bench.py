@@ -4,7 +4,8 @@ Starts ``inline-ai serve`` on a free loopback port, streams the series ``--repea
 real protocol and reports, as JSON: ``median_series_s`` (config sent -> gadget's CLOSE received),
 ``model_load_s`` (in the server), ``cold_start_s`` (server process start -> first AI image back),
 ``peak_rss_mb`` (server's peak resident memory) and a per-stage breakdown (decode, resample,
-inference, points, measures, annotate, encode; medians over the runs, from the server's stats).
+inference, points, measures, annotate, report, encode; medians over the warm runs, from the
+server's per-connection stats).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from .replay import ReplayError, _resolve_model_argument, load_input
 from .serve import parse_assignments
 from .wire import encode_item
 
-STAGES = ("decode", "resample", "inference", "points", "measures", "annotate", "encode")
+STAGES = ("decode", "resample", "inference", "points", "measures", "annotate", "report", "encode")
 _LISTENING = re.compile(r"listening on \S+:(\d+) model_load_s=([0-9.]+)")
 
 
@@ -105,6 +106,8 @@ def run_bench(args: argparse.Namespace) -> dict:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
+                process.wait()
+            process.stdout.close()
         stats = [json.loads(line) for line in stats_path.read_text().splitlines()] if stats_path.exists() else []
 
     warm_stats = stats[1:] or stats
