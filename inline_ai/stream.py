@@ -38,7 +38,11 @@ HEADER_FIELDS: tuple[str, ...] = (
 
 
 def expected_phases(header: Any) -> int | None:
-    """Phases per slice announced by ``encoding[0].encodingLimits.phase.maximum + 1`` (or None)."""
+    """Phases per slice announced by ``encoding[0].encodingLimits.phase.maximum + 1`` (or None).
+
+    ``header`` is a parsed ISMRMRD header or its XML text/bytes.
+    """
+    header = parsed_header(header)
     try:
         limit = header.encoding[0].encodingLimits.phase
     except (AttributeError, IndexError, TypeError):

@@ -1,0 +1,196 @@
+"""StreamProcessor: immediate unchanged forwarding, series grouping, completion, image arrays."""
+
+import logging
+
+import numpy as np
+import pytest
+from gadgetron.types.image_array import ImageArray
+from model_factory import make_spot_series, make_test_model
+
+from inline_ai.annotate import AI_SERIES_FACTOR
+from inline_ai.mrd_files import get_meta
+from inline_ai.pipeline import AnalysisSettings, SeriesAnalyser
+from inline_ai.report import report_series_index
+from inline_ai.stream import StreamProcessor, expected_phases
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("models")
+    return AnalysisSettings(model=str(make_test_model(directory, name="lax_cine")))
+
+
+class Recorder:
+    def __init__(self):
+        self.sent = []
+
+    def __call__(self, item):
+        self.sent.append(item)
+
+    def series(self):
+        return [getattr(item, "image_series_index", None) for item in self.sent]
+
+
+def test_originals_are_forwarded_at_once_and_unchanged(settings):
+    series = make_spot_series(phases=4)
+    raw = [image.to_bytes() for image in series.images]
+    out = Recorder()
+    processor = StreamProcessor(settings, out, header=series.header_xml)
+    for n, image in enumerate(series.images[:3]):
+        processor.on_image(image)
+        assert out.sent[-1] is image and len(out.sent) == n + 1  # nothing else yet
+    processor.on_image(series.images[3])  # phase count reached: analysis runs now
+    assert out.sent[3] is series.images[3]
+    assert out.series() == [1] * 4 + [AI_SERIES_FACTOR] * 4 + [report_series_index(1)]
+    assert [image.to_bytes() for image in series.images] == raw  # never mutated
+    processor.close()
+    assert len(out.sent) == 9 and len(processor.summaries) == 1
+    assert processor.summaries[0]["es_phase"] == int(np.argmin(series.lv_length_mm))
+
+
+def test_phase_count_comes_from_the_header(settings):
+    series = make_spot_series(phases=5)
+    assert expected_phases(series.header_xml) == 5 and expected_phases(None) is None
+    processor = StreamProcessor(settings, Recorder())
+    processor.on_header(series.header_xml.encode())
+    assert processor.phases_expected == 5
+
+
+def test_shuffled_phases_are_ordered(settings):
+    series = make_spot_series(phases=6)
+    out = Recorder()
+    processor = StreamProcessor(settings, out, header=series.header_xml)
+    for index in (3, 0, 5, 1, 4, 2):
+        processor.on_image(series.images[index])
+    ai = [item for item in out.sent if getattr(item, "image_series_index", 0) == AI_SERIES_FACTOR]
+    assert [image.phase for image in ai] == list(range(6))
+    phases = processor.summaries[0]["phases"]
+    np.testing.assert_allclose([p["lv_length_mm"] for p in phases], series.lv_length_mm, atol=0.5)
+
+
+def test_new_series_index_or_close_completes_a_series_without_phase_count(settings):
+    first = make_spot_series(phases=3, series_index=2)
+    second = make_spot_series(phases=3, series_index=3)
+    out = Recorder()
+    processor = StreamProcessor(settings, out)  # no header: phase count unknown
+    for image in first.images:
+        processor.on_image(image)
+    assert out.series() == [2, 2, 2]
+    processor.on_image(second.images[0])  # a new series starts: series 2 is complete
+    assert out.series()[:3] == [2, 2, 2] and out.series()[3] == 3
+    assert out.series()[4:] == [200, 200, 200, report_series_index(2)]
+    for image in second.images[1:]:
+        processor.on_image(image)
+    processor.close()
+    assert out.series()[-4:] == [300, 300, 300, report_series_index(3)]
+    assert [s["image_series_index"] for s in processor.summaries] == [2, 3]
+
+
+def test_slices_of_one_series_are_analysed_separately(settings):
+    slice0 = make_spot_series(phases=3, slice=0)
+    slice1 = make_spot_series(phases=3, slice=1)
+    out = Recorder()
+    processor = StreamProcessor(settings, out, header=slice0.header_xml)
+    for a, b in zip(slice0.images, slice1.images, strict=True):
+        processor.on_image(a)
+        processor.on_image(b)
+    assert sorted(s["slice"] for s in processor.summaries) == [0, 1]
+    ai_slices = [image.slice for image in out.sent if getattr(image, "image_series_index", 0) == 100]
+    assert sorted(ai_slices) == [0, 0, 0, 1, 1, 1]
+
+
+def test_ai_images_fed_back_are_only_forwarded(settings):
+    series = make_spot_series(phases=2)
+    first = Recorder()
+    processor = StreamProcessor(settings, first, header=series.header_xml)
+    for image in series.images:
+        processor.on_image(image)
+    ai_images = [item for item in first.sent if item.image_series_index == AI_SERIES_FACTOR]
+    again = Recorder()
+    loop = StreamProcessor(settings, again, header=series.header_xml)
+    for image in ai_images:
+        loop.on_image(image)
+    loop.close()
+    assert again.sent == ai_images and loop.summaries == []
+
+
+def test_disabled_only_forwards(settings):
+    series = make_spot_series(phases=2)
+    out = Recorder()
+    processor = StreamProcessor(AnalysisSettings(enabled=False), out, header=series.header_xml)
+    for image in series.images:
+        processor.on_image(image)
+    processor.close()
+    assert out.sent == series.images
+
+
+class Exploding(SeriesAnalyser):
+    def analyse(self, images, header=None):
+        raise RuntimeError("boom")
+
+
+def test_analysis_exception_is_caught_logged_and_reported(settings, caplog):
+    series = make_spot_series(phases=2)
+    out = Recorder()
+    processor = StreamProcessor(settings, out, logging.getLogger("test"), header=series.header_xml,
+                                analyser=Exploding(settings))
+    with caplog.at_level(logging.ERROR):
+        for image in series.images:
+            processor.on_image(image)
+    assert out.sent == series.images  # originals went out before the failure
+    assert "boom" in processor.summaries[0]["error"]
+    assert "boom" in caplog.text
+
+
+def test_bad_series_reason_reaches_the_ai_meta(settings):
+    series = make_spot_series(phases=2)
+    for image in series.images:
+        image.field_of_view[:] = (0.0, 0.0, 8.0)
+    out = Recorder()
+    processor = StreamProcessor(settings, out, header=series.header_xml)
+    for image in series.images:
+        processor.on_image(image)
+    ai = [item for item in out.sent if item.image_series_index == AI_SERIES_FACTOR]
+    assert len(ai) == 2 and "field of view" in get_meta(ai[0])["AI_Status"]
+    assert "field of view" in processor.summaries[0]["error"]
+
+
+def image_array(series_list):
+    """A Gadgetron-style image array: data [RO, E1, 1, 1, N, S=1, LOC], headers [N, 1, LOC]."""
+    phases = len(series_list[0].images)
+    first = series_list[0].images[0].data[0, 0]
+    data = np.zeros((first.shape[1], first.shape[0], 1, 1, phases, 1, len(series_list)), np.complex64)
+    headers = np.empty((phases, 1, len(series_list)), dtype=object)
+    meta = [""] * (phases * len(series_list))
+    for loc, series in enumerate(series_list):
+        for n, image in enumerate(series.images):
+            data[:, :, 0, 0, n, 0, loc] = image.data[0, 0].T * np.exp(1j * 0.7)  # complex, same magnitude
+            headers[n, 0, loc] = image.getHead()
+            meta[n + phases * loc] = image.attribute_string
+    return ImageArray(data=data, headers=headers, meta=meta)
+
+
+def test_image_array_is_forwarded_and_each_slice_analysed(settings):
+    slices = [make_spot_series(phases=4, slice=0), make_spot_series(phases=4, slice=1, pixel_spacing=(1.3, 1.3))]
+    array = image_array(slices)
+    data_before = array.data.copy()
+    out = Recorder()
+    processor = StreamProcessor(settings, out, header=slices[0].header_xml)
+    processor.on_image_array(array)
+    assert out.sent[0] is array
+    np.testing.assert_array_equal(array.data, data_before)
+    assert len(processor.summaries) == 2 and all(s.get("error") is None for s in processor.summaries)
+    for summary, series in zip(processor.summaries, slices, strict=True):
+        lengths = [p["lv_length_mm"] for p in summary["phases"]]
+        np.testing.assert_allclose(lengths, series.lv_length_mm, atol=0.5)
+    ai = [item for item in out.sent[1:] if item.image_series_index == AI_SERIES_FACTOR]
+    assert len(ai) == 8 and ai[0].data.dtype == np.float32
+
+
+def test_multi_channel_image_array_is_reported_not_raised(settings):
+    array = ImageArray(data=np.ones((8, 8, 1, 2, 1, 1, 1), np.complex64),
+                       headers=np.empty((1, 1, 1), dtype=object), meta=[""])
+    out = Recorder()
+    processor = StreamProcessor(settings, out)
+    processor.on_image_array(array)
+    assert out.sent == [array] and "channels" in processor.summaries[0]["error"]
