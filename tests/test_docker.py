@@ -6,6 +6,8 @@ activation script and a stand-in ``gadgetron`` command, with real models and a r
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import os
 import re
 import shutil
@@ -53,8 +55,11 @@ def test_dockerignore_lets_in_everything_the_build_needs() -> None:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())
     needed = {"pyproject.toml", "README.md", "CMakeLists.txt", "config", "models",
               *project["tool"]["setuptools"]["package-dir"].values()}
-    copied = re.findall(r"^COPY --chown=\S+ (.+) /opt/inline-ai/$", DOCKERFILE.read_text(), flags=re.MULTILINE)
+    text = DOCKERFILE.read_text()
+    copied = re.findall(r"^COPY --chown=\S+ (.+) /opt/inline-ai/$", text, flags=re.MULTILINE)
     needed.update(copied[0].split())
+    needed.update(re.findall(r"python /src/(\S+\.py)", text))
+    assert "docker/conda_conflicts.py" in needed
     assert needed <= allowed, f"not let into the build context: {sorted(needed - allowed)}"
 
 
@@ -140,3 +145,35 @@ def test_healthcheck_needs_good_models_and_a_listening_port(installed_prefix: Pa
     assert healthy.returncode == 0, healthy.stdout + healthy.stderr
     closed = subprocess.run([healthcheck], env=env, capture_output=True, text=True, timeout=60)
     assert closed.returncode != 0
+
+
+def _load_conda_conflicts():
+    spec = importlib.util.spec_from_file_location("conda_conflicts", REPO / "docker" / "conda_conflicts.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_conda_packages_shadowed_by_the_stage_are_found(tmp_path: Path) -> None:
+    conda_conflicts = _load_conda_conflicts()
+    site = "lib/python3.10/site-packages"
+    env = tmp_path / "env"
+    (env / "conda-meta").mkdir(parents=True)
+    records = {
+        "ismrmrd-python": [f"{site}/ismrmrd/__init__.py", f"{site}/ismrmrd/image.py"],
+        "onnxruntime": [f"{site}/onnxruntime/__init__.py", "lib/libonnxruntime.so"],
+        "numpy": [f"{site}/numpy/__init__.py"],
+        "hdf5": ["lib/libhdf5.so"],
+        "six": [f"{site}/six.py"],
+    }
+    for name, files in records.items():
+        (env / "conda-meta" / f"{name}-1.0-0.json").write_text(json.dumps({"name": name, "files": files}))
+    stage_site = tmp_path / "stage" / site
+    for top in ("ismrmrd", "ismrmrd-1.15.0.dist-info", "onnxruntime", "onnxruntime_gpu-1.20.1.dist-info",
+                "pydicom", "__pycache__"):
+        (stage_site / top).mkdir(parents=True)
+    (stage_site / "six.py").write_text("")
+    staged = conda_conflicts.staged_top_levels(stage_site)
+    assert staged == {"ismrmrd", "onnxruntime", "pydicom", "six.py"}
+    assert conda_conflicts.conflicting_packages(env, site, staged) == ["ismrmrd-python", "onnxruntime", "six"]
+    assert conda_conflicts.conflicting_packages(env, site, {"pydicom"}) == []
