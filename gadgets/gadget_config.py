@@ -61,40 +61,49 @@ def properties_from_config(config_xml: str | bytes | None) -> dict[str, str]:
     return properties
 
 
-def _convert(name: str, text: str, default: Any) -> Any:
-    if isinstance(default, bool):
-        lowered = text.lower()
-        if lowered in _TRUE:
+_NONE_TEXT = {"", "none", "null"}
+_KINDS: dict[str, type] = {"bool": bool, "int": int, "float": float, "dict": dict, "list": list, "tuple": tuple}
+
+
+def _kind(field: dataclasses.Field, default: Any) -> str:
+    """bool / int / float / dict / list / str, from the field's annotation (or its default)."""
+    annotation = field.type if isinstance(field.type, str) else getattr(field.type, "__name__", str(field.type))
+    first = annotation.replace(" ", "").split("|")[0].split("[")[0]
+    for kind, python_type in _KINDS.items():
+        if first == kind or isinstance(default, python_type):
+            return kind
+    return "str"
+
+
+def _convert(field: dataclasses.Field, text: str, default: Any) -> Any:
+    name, kind = field.name, _kind(field, default)
+    optional = "None" in str(field.type) or default is None
+    if optional and text.lower() in _NONE_TEXT:
+        return None
+    if kind == "bool":
+        if text.lower() in _TRUE:
             return True
-        if lowered in _FALSE:
+        if text.lower() in _FALSE:
             return False
         raise ConfigError(f"property {name!r}: expected true/false, got {text!r}")
-    if isinstance(default, int):
+    if kind in ("int", "float"):
         try:
-            return int(text)
+            return int(text) if kind == "int" else float(text)
         except ValueError as error:
-            raise ConfigError(f"property {name!r}: expected an integer, got {text!r}") from error
-    if isinstance(default, float) or (default is None and _looks_numeric(text)):
-        if default is None and text.lower() in ("", "none"):
-            return None
-        try:
-            return float(text)
-        except ValueError as error:
-            raise ConfigError(f"property {name!r}: expected a number, got {text!r}") from error
-    if default is None and text.lower() in ("", "none", "null"):
-        return None
-    if isinstance(default, (tuple, list)):
+            what = "an integer" if kind == "int" else "a number"
+            raise ConfigError(f"property {name!r}: expected {what}, got {text!r}") from error
+    if kind == "dict":  # "key=value,key=value" updates the default mapping
+        mapping = dict(default or {})
+        for item in filter(None, (part.strip() for part in text.replace(";", ",").split(","))):
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise ConfigError(f"property {name!r}: expected key=value pairs, got {item!r}")
+            mapping[key.strip()] = value.strip()
+        return mapping
+    if kind in ("list", "tuple"):
         parts = [part.strip() for part in text.replace(";", ",").split(",") if part.strip()]
-        return type(default)(parts)
+        return tuple(parts) if kind == "tuple" else parts
     return text
-
-
-def _looks_numeric(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def settings_from_properties(properties: dict[str, str], settings_class: type | None = None,
@@ -117,7 +126,7 @@ def settings_from_properties(properties: dict[str, str], settings_class: type | 
         if name not in known:
             log.warning("ignoring unknown gadget property %r (known: %s)", name, ", ".join(sorted(known)))
             continue
-        values[name] = _convert(name, text, getattr(defaults, name))
+        values[name] = _convert(known[name], text, getattr(defaults, name))
     return dataclasses.replace(defaults, **values)
 
 

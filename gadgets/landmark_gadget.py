@@ -14,7 +14,6 @@ cannot be loaded is logged at configuration time and the gadget then passes ever
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -24,7 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import ismrmrd
-import numpy as np
 from gadgetron.external import Connection
 from gadgetron.types.image_array import ImageArray, read_image_array
 
@@ -33,7 +31,6 @@ from .gadget_config import ConfigError, settings_from_config
 
 log = logging.getLogger("inline_ai_gadgets.landmark_gadget")
 
-SUMMARY_META_KEY = "InlineAI.Summary"
 INSTALLED_MODELS_DIR = Path(__file__).resolve().parent.parent / "inline_ai_models"
 
 
@@ -131,21 +128,6 @@ def configure(config_xml: bytes | str | None, base=None):
     return settings, None
 
 
-def attach_summary(image: ismrmrd.Image, summary: dict) -> None:
-    """Store a series summary as a JSON string in the AI image's meta (``SUMMARY_META_KEY``)."""
-    meta = ismrmrd.Meta.deserialize(image.attribute_string) if image.attribute_string else ismrmrd.Meta()
-    meta[SUMMARY_META_KEY] = json.dumps(summary, default=_json_default)
-    image.attribute_string = meta.serialize()
-
-
-def _json_default(value: object) -> object:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)
-
-
 def stage_timings(processor) -> dict[str, float]:
     """Seconds per analysis stage summed over the series the processor analysed (empty if unknown)."""
     totals: dict[str, float] = {}
@@ -180,21 +162,10 @@ def run_gadget(connection: Connection, *, base_settings=None, timings: Transport
         log.error("%s -- passing every image through unchanged", reason)
 
     processor = None
-    attached: set[int] = set()
-
-    def send_output(item: object) -> None:
-        """Send; the first AI image of each analysed series carries that series' summary as JSON."""
-        summaries = processor.summaries if processor is not None else []
-        if (isinstance(item, ismrmrd.Image) and summaries and id(summaries[-1]) not in attached
-                and not forwarder.is_original(item)):
-            attach_summary(item, summaries[-1])
-            attached.add(id(summaries[-1]))
-        send(item)
-
     if settings is not None:
         from inline_ai.stream import StreamProcessor
 
-        processor = StreamProcessor(settings, send_output, log, header=connection.header)
+        processor = StreamProcessor(settings, send, log, header=connection.header)
         log.info("inline AI gadget configured: %s", settings)
 
     try:

@@ -92,6 +92,8 @@ class _Settings:
     enabled: bool = True
     batch: int = 8
     pixel_size_mm: float = 1.5
+    ed_phase: int | None = None
+    models: dict[str, str] = dataclasses.field(default_factory=lambda: {"sax_cine": "sax_cine"})
 
 
 def test_settings_conversion_and_errors(caplog):
@@ -101,12 +103,27 @@ def test_settings_conversion_and_errors(caplog):
     assert settings == _Settings(model="x", threshold=0.3, enabled=False, batch=4, pixel_size_mm=2.0)
     assert "ignoring unknown gadget property 'bogus'" in caplog.text
     assert settings_from_properties({"threshold": "none"}, _Settings).threshold is None
+    typed = settings_from_properties({"ed_phase": "3", "models": "lax_cine=my_lax, sax_lge=x"}, _Settings)
+    assert typed.ed_phase == 3 and isinstance(typed.ed_phase, int)
+    assert typed.models == {"sax_cine": "sax_cine", "lax_cine": "my_lax", "sax_lge": "x"}
+    with pytest.raises(ConfigError, match="key=value"):
+        settings_from_properties({"models": "oops"}, _Settings)
     with pytest.raises(ConfigError, match="'enabled': expected true/false"):
         settings_from_properties({"enabled": "maybe"}, _Settings)
     with pytest.raises(ConfigError, match="'batch': expected an integer"):
         settings_from_properties({"batch": "four"}, _Settings)
     base = _Settings(model="served")
     assert settings_from_properties({"batch": "2"}, base=base) == _Settings(model="served", batch=2)
+
+
+def test_every_analysis_setting_is_documented_and_parses():
+    from inline_ai.pipeline import AnalysisSettings
+
+    documented = (CONFIG_DIR / "defaults.md").read_text()
+    for field in dataclasses.fields(AnalysisSettings):
+        assert f"`{field.name}`" in documented, f"config/defaults.md does not document {field.name}"
+    settings = settings_from_properties({"threads": "1", "threshold": "0.2", "annotate": "no"})
+    assert (settings.threads, settings.threshold, settings.annotate) == (1, 0.2, False)
 
 
 CHAIN_FILES = sorted(CONFIG_DIR.glob("*.xml"))
