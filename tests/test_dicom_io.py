@@ -355,3 +355,25 @@ def test_compressed_pixels_without_decoder_are_rejected(tmp_path: Path) -> None:
     with pytest.raises(DicomInputError) as error:
         read_dicom_series(path)
     _assert_one_line_error(error, path.name, "compressed transfer syntax")
+
+
+def test_different_orientations_are_rejected(tmp_path: Path) -> None:
+    write_synthetic_series(tmp_path / "in", slices=2, phases=1)
+    path = sorted((tmp_path / "in").iterdir())[-1]
+    ds = pydicom.dcmread(path)
+    ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+    ds.save_as(path)
+    with pytest.raises(DicomInputError) as error:
+        read_dicom_series(tmp_path / "in")
+    _assert_one_line_error(error, path.name, "orientation differs")
+
+
+def test_multi_frame_files_are_rejected(tmp_path: Path) -> None:
+    write_synthetic_series(tmp_path / "in", slices=1, phases=1)
+    [path] = list((tmp_path / "in").iterdir())
+    ds = pydicom.dcmread(path)
+    ds.NumberOfFrames = 2
+    ds.save_as(path)
+    with pytest.raises(DicomInputError) as error:
+        read_dicom_series(path)
+    _assert_one_line_error(error, path.name, "multi-frame")
