@@ -14,8 +14,8 @@ Summary (one entry of ``landmarks.json["series"]``)::
      "ed_phase", "es_phase", "lv_length_ed_mm", "longitudinal_shortening_pct",
      "arvi_angle_deg", "aha_sectors" (sax, at ED), "timings_s", "error" (when failed)}
 
-The summary also travels as JSON in the meta key ``InlineAI.Summary`` of the report image (or,
-without one, of the first AI image).
+The summary also travels as JSON in the meta key ``InlineAI.Summary`` of the first AI image and
+of the report image (hosts read it from either; the copies are identical).
 
 ``row``/``col`` are pixels of the original image (pixel centres at integers);
 ``x_mm = col * col_spacing_mm`` and ``y_mm = row * row_spacing_mm`` (in-plane millimetres from
@@ -138,6 +138,43 @@ def attach_summary(image: ismrmrd.Image | None, summary: dict[str, Any]) -> None
     set_meta(image, meta)
 
 
+def report_meta(model: str, **extra: object) -> dict[str, object]:
+    """Meta of a report image."""
+    return {"AI_Status": "ok", "AI_Model": model, "AI_Report": 1,
+            "GADGETRON_ImageProcessingHistory": ["AI"], "GADGETRON_DataRole": "AI_Report",
+            "SequenceDescription": "report_AI", "GADGETRON_SeqDescription": "report_AI",
+            "GADGETRON_ImageComment": ["AI report"], **extra}
+
+
+def series_report(summaries: Sequence[dict[str, Any]], template: ismrmrd.Image) -> ismrmrd.Image | None:
+    """One report image for a series analysed slice by slice (several summaries).
+
+    Short axis: the A-RVI angle (at ED) per slice, plot and table. Long axis: LV length at ED
+    and longitudinal shortening per slice, as a table. None when no slice was analysed.
+    """
+    done = sorted((s for s in summaries if not s.get("error")), key=lambda s: s.get("slice") or 0)
+    if not done:
+        return None
+    series = done[0]["image_series_index"]
+    models = sorted({str(s["model"]) for s in done})
+    title = f"series {series}, {len(done)} slices ({', '.join(models)})"
+    slices = [int(s.get("slice") or 0) for s in done]
+    if all(s.get("view") == "sax" for s in done):
+        angles = np.array([np.nan if s.get("arvi_angle_deg") is None else s["arvi_angle_deg"] for s in done])
+        pixels = report.render_short_axis(title, slices, angles, "slice")
+    else:
+        rows = [[str(slice_), report.fmt(s.get("lv_length_ed_mm")), report.fmt(s.get("longitudinal_shortening_pct"))]
+                for slice_, s in zip(slices, done, strict=True)]
+        pixels = report.render_table(title, ["slice", "LV length ED (mm)", "LS (%)"], rows)
+    values = [{"slice": sl, "view": s.get("view"), "arvi_angle_deg": s.get("arvi_angle_deg"),
+               "lv_length_ed_mm": s.get("lv_length_ed_mm"),
+               "longitudinal_shortening_pct": s.get("longitudinal_shortening_pct")}
+              for sl, s in zip(slices, done, strict=True)]
+    meta = report_meta(",".join(models), AI_Slices=len(done),
+                       **{"InlineAI.SeriesReport": json.dumps(values, allow_nan=False, separators=(",", ":"))})
+    return report.report_image(pixels, template, meta)
+
+
 def _rounded(value: Any, digits: int = 3) -> float | None:
     if value is None:
         return None
@@ -175,9 +212,15 @@ class SeriesAnalyser:
         return load_model(name, device=self.settings.device, threads=int(self.settings.threads))
 
     # -- analysis ----------------------------------------------------------------------------
-    def analyse(self, images: Sequence[ismrmrd.Image], header: Any = None) -> SeriesResult:
-        """Analyse one series; never raises for bad input or an unusable model."""
+    def analyse(self, images: Sequence[ismrmrd.Image], header: Any = None,
+                make_report: bool | None = None) -> SeriesResult:
+        """Analyse one series; never raises for bad input or an unusable model.
+
+        ``make_report`` overrides ``settings.report`` (a host that combines slices into one
+        series report skips the per-slice ones).
+        """
         images = list(images)
+        report_wanted = self.settings.report if make_report is None else bool(make_report)
         started = time.perf_counter()
         header = parsed_header(header)
         base = self._base_summary(images)
@@ -196,12 +239,12 @@ class SeriesAnalyser:
             else model.card.view_family
         base["view"] = view
         try:
-            return self._analyse(images, model, base, started)
+            return self._analyse(images, model, base, started, report_wanted)
         except Exception as error:  # a bug or an odd image must not stop the stream
             return self._failed(images, base, f"analysis failed: {type(error).__name__}: {error}")
 
     def _analyse(self, images: list[ismrmrd.Image], model: LandmarkModel, summary: dict[str, Any],
-                 started: float) -> SeriesResult:
+                 started: float, report_wanted: bool) -> SeriesResult:
         settings = self.settings
         card = model.card
         pixels = [np.asarray(image.data[0, 0]) for image in images]
@@ -242,13 +285,14 @@ class SeriesAnalyser:
                 ai_images.append(annotate.annotated_copy(image, burnt, meta))
         timings["annotate"] = time.perf_counter() - start
 
+        summary["phases"] = phases
         start = time.perf_counter()
-        report_image = self._report(images, summary, phases) if settings.report else None
+        report_image = self.make_report(summary, images[0]) if report_wanted else None
         timings["report"] = time.perf_counter() - start
         timings["total"] = time.perf_counter() - started
-        summary["phases"] = phases
         summary["timings_s"] = {key: round(value, 4) for key, value in timings.items()}
-        attach_summary(report_image if report_image is not None else (ai_images or [None])[0], summary)
+        attach_summary((ai_images or [None])[0], summary)
+        attach_summary(report_image, summary)  # again: now with the complete timings
         return SeriesResult(ai_images, report_image, summary, None, timings, detections)
 
     # -- pieces ------------------------------------------------------------------------------
@@ -348,7 +392,9 @@ class SeriesAnalyser:
             comment.append(f"ARVI {entry['arvi_angle_deg']:.0f} deg")
         return comment
 
-    def _report(self, images, summary, phases) -> ismrmrd.Image:
+    def make_report(self, summary: dict[str, Any], template: ismrmrd.Image) -> ismrmrd.Image:
+        """The report image of one analysed series (summary with its phases), placed like ``template``."""
+        phases = summary["phases"]
         title = f"series {summary['image_series_index']} slice {summary['slice']} {summary['view']} " \
                 f"({summary['model']})"
         if summary["view"] == "sax":
@@ -364,11 +410,9 @@ class SeriesAnalyser:
             pixels = report.render_long_axis(title, [e["phase"] for e in phases], lengths, shortening,
                                              summary["ed_phase"], summary["es_phase"],
                                              summary["longitudinal_shortening_pct"])
-        meta = {"AI_Status": "ok", "AI_Model": summary["model"], "AI_Report": 1,
-                "GADGETRON_ImageProcessingHistory": ["AI"], "GADGETRON_DataRole": "AI_Report",
-                "SequenceDescription": "report_AI", "GADGETRON_SeqDescription": "report_AI",
-                "GADGETRON_ImageComment": ["AI report"]}
-        return report.report_image(pixels, images[0], meta)
+        image = report.report_image(pixels, template, report_meta(summary["model"]))
+        attach_summary(image, summary)
+        return image
 
     def _failed(self, images: list, summary: dict[str, Any], reason: str) -> SeriesResult:
         """A result carrying ``reason``: unannotated AI copies where the images allow one."""

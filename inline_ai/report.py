@@ -41,7 +41,7 @@ def _to_grey(canvas: FigureCanvasAgg) -> np.ndarray:
     return np.rint(grey * (REPORT_MAX_VALUE / 255.0)).astype(np.uint16)
 
 
-def _fmt(value: float | None, unit: str = "") -> str:
+def fmt(value: float | None, unit: str = "") -> str:
     return "-" if value is None or not np.isfinite(value) else f"{value:.1f}{unit}"
 
 
@@ -53,7 +53,7 @@ def render_long_axis(title: str, phases: Sequence[int], lengths_mm: np.ndarray,
     axes = figure.add_subplot(2, 1, 1)
     axes.plot(phases, lengths_mm, "k.-")
     axes.set_ylabel("LV length (mm)")
-    axes.set_title(f"{title}  LS {_fmt(global_shortening_pct, '%')}  "
+    axes.set_title(f"{title}  LS {fmt(global_shortening_pct, '%')}  "
                    f"ED {ed_phase if ed_phase is not None else '-'}  ES {es_phase if es_phase is not None else '-'}",
                    fontsize=9)
     axes.grid(True, alpha=0.3)
@@ -79,7 +79,7 @@ def render_short_axis(title: str, positions: Sequence[int], angles_deg: np.ndarr
     axes.set_ylabel("A-RVI angle (deg)")
     axes.set_title(title, fontsize=9)
     axes.grid(True, alpha=0.3)
-    rows = [[str(p), _fmt(a)] for p, a in zip(positions, angles_deg, strict=True)][:24]
+    rows = [[str(p), fmt(a)] for p, a in zip(positions, angles_deg, strict=True)][:24]
     table_axes = figure.add_axes((0.7, 0.05, 0.28, 0.9))
     table_axes.axis("off")
     if rows:
@@ -87,6 +87,19 @@ def render_short_axis(title: str, positions: Sequence[int], angles_deg: np.ndarr
         table.auto_set_font_size(False)
         table.set_fontsize(7)
         table.scale(1.0, 0.9)
+    return _to_grey(canvas)
+
+
+def render_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> np.ndarray:
+    """Greyscale report pixels holding a titled table (at most 24 rows shown)."""
+    figure, canvas = _figure()
+    axes = figure.add_axes((0.05, 0.05, 0.9, 0.85))
+    axes.axis("off")
+    axes.set_title(title, fontsize=9)
+    if rows:
+        table = axes.table(cellText=[list(r) for r in rows][:24], colLabels=list(columns), loc="upper center")
+        table.auto_set_font_size(False)
+        table.set_fontsize(8)
     return _to_grey(canvas)
 
 

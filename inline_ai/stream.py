@@ -6,10 +6,13 @@ A host (Gadgetron external gadget, connect-mode server, OpenRecon adapter, a tes
 passed to ``send`` unchanged (the same object, never mutated) before anything else happens.
 
 Series: images are grouped by ``(image_series_index, slice)``, phases ordered by
-``(phase, image_index)``. A group is analysed when the header's phase count
-(``encodingLimits.phase.maximum + 1``) has arrived, when an image of a different series index
-arrives, or at ``close()``. Images that already carry "AI" in ``GADGETRON_ImageProcessingHistory``
-are forwarded but never analysed again.
+``(phase, image_index)``. A group is analysed, and its AI images sent, when the header's phase
+count (``encodingLimits.phase.maximum + 1``) has arrived, when an image of a different series
+index arrives, or at ``close()``. One report image is sent per series index: once all the slices
+the header announces (``encodingLimits.slice.maximum + 1``) are analysed, or when a new series
+index starts, or at ``close()``; with one slice it is that slice's report, with several a
+combined one (A-RVI angle per slice for short axis). Images that already carry "AI" in
+``GADGETRON_ImageProcessingHistory`` are forwarded but never analysed again.
 
 Image arrays (Gadgetron ``IsmrmrdImageArray``: ``data`` complex64 ``[RO, E1, E2, CHA, N, S, LOC]``,
 ``headers`` ``[N, S, LOC]``, ``meta`` a flat list of serialised meta containers) are forwarded
@@ -27,7 +30,7 @@ import ismrmrd
 import numpy as np
 
 from inline_ai.annotate import original_meta
-from inline_ai.pipeline import AnalysisSettings, SeriesAnalyser, SeriesResult, parsed_header
+from inline_ai.pipeline import AnalysisSettings, SeriesAnalyser, SeriesResult, parsed_header, series_report
 
 HEADER_FIELDS: tuple[str, ...] = (
     "version", "flags", "measurement_uid", "field_of_view", "position", "read_dir", "phase_dir",
@@ -45,6 +48,18 @@ def expected_phases(header: Any) -> int | None:
     header = parsed_header(header)
     try:
         limit = header.encoding[0].encodingLimits.phase
+    except (AttributeError, IndexError, TypeError):
+        return None
+    if limit is None or limit.maximum is None:
+        return None
+    return int(limit.maximum) + 1
+
+
+def expected_slices(header: Any) -> int | None:
+    """Slices announced by ``encoding[0].encodingLimits.slice.maximum + 1`` (or None)."""
+    header = parsed_header(header)
+    try:
+        limit = header.encoding[0].encodingLimits.slice
     except (AttributeError, IndexError, TypeError):
         return None
     if limit is None or limit.maximum is None:
@@ -86,16 +101,20 @@ class StreamProcessor:
         self.analyser = analyser or SeriesAnalyser(self.settings)
         self.header: Any = None
         self.phases_expected: int | None = None
+        self.slices_expected: int | None = None
         self.pending: dict[tuple[int, int], list[ismrmrd.Image]] = {}
         self.results: list[SeriesResult] = []
         self.summaries: list[dict[str, Any]] = []
+        self._analysed: dict[int, list[SeriesResult]] = {}  # per series index, report not sent yet
+        self._templates: dict[int, ismrmrd.Image] = {}  # first image of each series (report geometry)
         self._last_series: int | None = None
         self.on_header(header)
 
     def on_header(self, header: Any) -> None:
-        """Set the ISMRMRD header (XML text/bytes or parsed) that announces the phase count."""
+        """Set the ISMRMRD header (XML text/bytes or parsed) that announces phase and slice counts."""
         self.header = parsed_header(header)
         self.phases_expected = expected_phases(self.header)
+        self.slices_expected = expected_slices(self.header)
 
     # -- messages ------------------------------------------------------------------------------
     def on_image(self, image: ismrmrd.Image) -> None:
@@ -104,15 +123,14 @@ class StreamProcessor:
         if not self.settings.enabled or is_ai_output(image):
             return
         series = int(image.image_series_index)
-        if self._last_series is not None and series != self._last_series:
-            for key in [key for key in self.pending if key[0] != series]:
-                self._analyse(key)
-        self._last_series = series
+        self._series_starts(series)
         key = (series, int(image.slice))
         group = self.pending.setdefault(key, [])
         group.append(image)
+        self._templates.setdefault(series, image)
         if self.phases_expected and len({int(i.phase) for i in group}) >= self.phases_expected:
             self._analyse(key)
+            self._finish_if_complete(series)
 
     def on_image_array(self, array: Any) -> None:
         """Forward an image array unchanged, then analyse each (set, slice) plane's phases."""
@@ -125,26 +143,67 @@ class StreamProcessor:
             self._report_failure(None, f"image array cannot be read: {type(error).__name__}: {error}")
             return
         for images in groups:
-            if images and not is_ai_output(images[0]):
-                self._run(images)
+            if not images or is_ai_output(images[0]):
+                continue
+            series = int(images[0].image_series_index)
+            self._series_starts(series)
+            self._templates.setdefault(series, images[0])
+            self._run(images)
+            self._finish_if_complete(series)
 
     def close(self) -> None:
-        """Analyse every series still pending (end of stream)."""
+        """Analyse every series still pending and send the remaining reports (end of stream)."""
         for key in list(self.pending):
             self._analyse(key)
+        for series in list(self._analysed):
+            self._finish_series(series)
 
     # -- internals -----------------------------------------------------------------------------
+    def _series_starts(self, series: int) -> None:
+        """A new series index completes every other series still open."""
+        if self._last_series is not None and series != self._last_series:
+            for key in [key for key in self.pending if key[0] != series]:
+                self._analyse(key)
+            for other in [other for other in self._analysed if other != series]:
+                self._finish_series(other)
+        self._last_series = series
+
+    def _finish_if_complete(self, series: int) -> None:
+        done = len(self._analysed.get(series, []))
+        still_open = any(key[0] == series for key in self.pending)
+        if self.slices_expected and done >= self.slices_expected and not still_open:
+            self._finish_series(series)
+
+    def _finish_series(self, series: int) -> None:
+        """Send the series' report: the slice's own, or one combining all its slices."""
+        results = self._analysed.pop(series, [])
+        template = self._templates.pop(series, None)
+        if not results or not self.settings.report or template is None:
+            return
+        try:
+            if len(results) == 1:
+                result = results[0]
+                image = result.report_image
+                if image is None and result.error is None:
+                    image = self.analyser.make_report(result.summary, template)
+            else:
+                image = series_report([r.summary for r in results], template)
+            if image is not None:
+                self.send(image)
+        except Exception:
+            self.log.exception("inline AI: the report of series %d failed", series)
+
     def _array_groups(self, array: Any) -> list[list[ismrmrd.Image]]:
         data = np.asarray(array.data)
         if data.ndim < 2:
             raise ValueError(f"image array data has shape {data.shape}")
         data = data.reshape(data.shape + (1,) * (7 - data.ndim))
         _, _, partitions, channels, count, sets, locations = data.shape
-        headers = np.asarray(array.headers, dtype=object).reshape((count, sets, locations), order="F")
-        metas = list(getattr(array, "meta", None) or [])
         if partitions != 1 or channels != 1:
             raise ValueError(f"image array with {partitions} partitions and {channels} channels; "
                              "2D single-channel images are needed")
+        headers = np.asarray(array.headers, dtype=object).reshape((count, sets, locations), order="F")
+        metas = list(getattr(array, "meta", None) or [])
         groups = []
         for loc in range(locations):
             for s in range(sets):
@@ -166,14 +225,17 @@ class StreamProcessor:
 
     def _run(self, images: list[ismrmrd.Image]) -> None:
         series, slice_index = int(images[0].image_series_index), int(images[0].slice)
+        # with several slices per series, one combined report is made at the end of the series
+        per_slice_report = self.settings.report and (self.slices_expected or 0) <= 1
         try:
-            result = self.analyser.analyse(images, self.header)
+            result = self.analyser.analyse(images, self.header, make_report=per_slice_report)
         except Exception as error:  # the analyser should not raise; never let it stop the stream
             self.log.exception("inline AI: analysis of series %d slice %d failed", series, slice_index)
             self._report_failure(images[0], f"analysis failed: {type(error).__name__}: {error}")
             return
         self.results.append(result)
         self.summaries.append(result.summary)
+        self._analysed.setdefault(series, []).append(result)
         if result.error:
             self.log.warning("inline AI: series %d slice %d not analysed: %s", series, slice_index, result.error)
         else:
@@ -182,10 +244,8 @@ class StreamProcessor:
         try:
             for output in result.ai_images:
                 self.send(output)
-            if result.report_image is not None:
-                self.send(result.report_image)
         except Exception:
-            self.log.exception("inline AI: sending the AI outputs of series %d slice %d failed",
+            self.log.exception("inline AI: sending the AI images of series %d slice %d failed",
                                series, slice_index)
 
     def _report_failure(self, image: ismrmrd.Image | None, reason: str) -> None:

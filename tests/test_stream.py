@@ -1,5 +1,6 @@
 """StreamProcessor: immediate unchanged forwarding, series grouping, completion, image arrays."""
 
+import json
 import logging
 
 import numpy as np
@@ -8,7 +9,7 @@ from gadgetron.types.image_array import ImageArray
 from model_factory import make_spot_series, make_test_model
 
 from inline_ai.annotate import AI_SERIES_FACTOR
-from inline_ai.mrd_files import get_meta
+from inline_ai.mrd_files import HeaderSpec, get_meta, make_header
 from inline_ai.pipeline import AnalysisSettings, SeriesAnalyser
 from inline_ai.report import report_series_index
 from inline_ai.stream import StreamProcessor, expected_phases
@@ -86,17 +87,32 @@ def test_new_series_index_or_close_completes_a_series_without_phase_count(settin
     assert [s["image_series_index"] for s in processor.summaries] == [2, 3]
 
 
-def test_slices_of_one_series_are_analysed_separately(settings):
-    slice0 = make_spot_series(phases=3, slice=0)
-    slice1 = make_spot_series(phases=3, slice=1)
+@pytest.mark.parametrize("announce_slices", [True, False])
+def test_slices_of_one_series_are_analysed_separately_with_one_series_report(tmp_path_factory, announce_slices):
+    model = make_test_model(tmp_path_factory.mktemp("sax"), name="sax_cine", view_family="sax")
+    slice0 = make_spot_series(view_family="sax", phases=3, slice=0)
+    slice1 = make_spot_series(view_family="sax", phases=3, slice=1)
+    header = make_header(HeaderSpec(matrix=(256, 208), fov_mm=(332.8, 291.2, 8.0), phases=3,
+                                    slices=2 if announce_slices else 1))
     out = Recorder()
-    processor = StreamProcessor(settings, out, header=slice0.header_xml)
+    processor = StreamProcessor(AnalysisSettings(model=str(model)), out, header=header)
+    if not announce_slices:
+        processor.slices_expected = None  # as with a header that does not say
     for a, b in zip(slice0.images, slice1.images, strict=True):
         processor.on_image(a)
         processor.on_image(b)
+    # announced: the report follows the last slice at once; else more slices may come until close
+    assert (report_series_index(1) in out.series()) == announce_slices
+    processor.close()
     assert sorted(s["slice"] for s in processor.summaries) == [0, 1]
-    ai_slices = [image.slice for image in out.sent if getattr(image, "image_series_index", 0) == 100]
+    ai_slices = [image.slice for image in out.sent if image.image_series_index == 100]
     assert sorted(ai_slices) == [0, 0, 0, 1, 1, 1]
+    reports = [image for image in out.sent if image.image_series_index == report_series_index(1)]
+    assert len(reports) == 1
+    per_slice = json.loads(get_meta(reports[0])["InlineAI.SeriesReport"])
+    assert [entry["slice"] for entry in per_slice] == [0, 1]
+    angles = [s["arvi_angle_deg"] for s in sorted(processor.summaries, key=lambda s: s["slice"])]
+    assert [entry["arvi_angle_deg"] for entry in per_slice] == pytest.approx(angles)
 
 
 def test_ai_images_fed_back_are_only_forwarded(settings):
@@ -125,7 +141,7 @@ def test_disabled_only_forwards(settings):
 
 
 class Exploding(SeriesAnalyser):
-    def analyse(self, images, header=None):
+    def analyse(self, images, header=None, make_report=None):
         raise RuntimeError("boom")
 
 
