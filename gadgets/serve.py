@@ -45,13 +45,17 @@ class GadgetServer:
         started = time.perf_counter()
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            with Connection(sock) as connection:
-                run_gadget(connection, base_settings=self.base_settings, stats_sink=self._write_stats)
+            self.handle_connection(sock)
         except Exception:
             log.exception("connection from %s failed", address)
         finally:
             self.connections_served += 1
             log.info("connection from %s finished in %.2f s", address, time.perf_counter() - started)
+
+    def handle_connection(self, sock: socket.socket) -> None:
+        """Run the gadget on one accepted Gadgetron connection (other protocols override this)."""
+        with Connection(sock) as connection:
+            run_gadget(connection, base_settings=self.base_settings, stats_sink=self._write_stats)
 
     def _write_stats(self, stats: dict) -> None:
         """Append one JSON line per finished connection to ``--stats`` (read by the bench)."""
