@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -227,7 +228,9 @@ class LandmarkModel:
         device = "cuda" if self.device == "cuda" and torch.cuda.is_available() else "cpu"
         torch.set_num_threads(self.threads)
         try:
-            module = torch.jit.load(str(path), map_location=device).eval()
+            with warnings.catch_warnings():  # torch >= 2.9 marks TorchScript deprecated; it still works
+                warnings.simplefilter("ignore", DeprecationWarning)
+                module = torch.jit.load(str(path), map_location=device).eval()
         except Exception as error:
             raise ModelError(f"{path}: cannot load TorchScript model ({error})") from error
         self.providers = [f"torch:{device}"]

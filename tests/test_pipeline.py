@@ -201,3 +201,31 @@ def test_auto_model_by_orientation_then_default(models, monkeypatch):
         image.slice_dir[:] = (1.0, 0.0, 0.0)  # sagittal: undecided
     result = SeriesAnalyser(AnalysisSettings(model="auto", default_model="lax_cine")).analyse(series.images, None)
     assert result.summary["model"] == "lax_cine" and "default" in result.summary["model_choice"]
+
+
+def test_ai_outputs_survive_serialisation(models):
+    result = analyse(models, make_spot_series(view_family="lax", phases=2))
+    for image in (result.ai_images[0], result.report_image):
+        copy = ismrmrd.Image.from_bytes(image.to_bytes())
+        np.testing.assert_array_equal(copy.data, image.data)
+        assert get_meta(copy) == get_meta(image)
+        assert copy.image_series_index == image.image_series_index
+
+
+def test_real_short_axis_images_go_through(models):
+    """Real ACDC images through the whole pipeline (the analytic model: checks plumbing, not accuracy)."""
+    from inline_ai.dataset import list_cases, load_case
+    from inline_ai.paths import shared_data_dir
+
+    folder = shared_data_dir() / "acdc_sax_cine"
+    if not folder.is_dir():
+        pytest.skip(f"real data not available at {folder}")
+    case = load_case(list_cases(folder)[0])
+    images = [make_image(pixels, pixel_spacing_mm=tuple(case.pixel_spacing), slice=n, image_index=n,
+                         meta={"SequenceDescription": "cine_sax"}) for n, pixels in enumerate(case.image)]
+    result = SeriesAnalyser(AnalysisSettings(model=str(models / "sax_cine.json"))).analyse(images, None)
+    assert result.error is None, result.error
+    assert len(result.ai_images) == len(images) and result.report_image is not None
+    assert [p["slice"] for p in result.summary["phases"]] == list(range(len(images)))
+    json.dumps(result.summary, allow_nan=False)
+    assert result.ai_images[0].data.dtype == images[0].data.dtype

@@ -1,5 +1,6 @@
 """Model cards, model resolution, the per-process cache and inference."""
 
+import hashlib
 import json
 
 import numpy as np
@@ -119,3 +120,28 @@ def test_wrong_batch_shape_is_a_clear_error(model_dir):
 def test_unknown_device_is_refused(model_dir):
     with pytest.raises(ModelError, match="device"):
         load_model(model_dir / "test_lax.json", device="tpu")
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.jit.script is deprecated, still works
+def test_torchscript_model_runs_when_torch_is_installed(model_dir):
+    torch = pytest.importorskip("torch", reason="TorchScript models need torch, which is not installed")
+
+    class Spot(torch.nn.Module):
+        def forward(self, image):
+            landmark = 20.0 * image
+            background = torch.full_like(image, 25.0)
+            return torch.cat([background, landmark, landmark, landmark], dim=1)
+
+    path = model_dir / "test_ts.pt"
+    torch.jit.script(Spot()).save(str(path))
+    card = json.loads((model_dir / "test_lax.json").read_text())
+    card.update(name="test_ts", format="torchscript", file=path.name,
+                sha256=hashlib.sha256(path.read_bytes()).hexdigest())
+    (model_dir / "test_ts.json").write_text(json.dumps(card))
+    model = load_model(model_dir / "test_ts.json")
+    batch = np.full((1, 1, 64, 48), 0.95, dtype=np.float32)
+    batch[0, 0, 40, 7] = 2.0
+    probabilities = model.predict(batch)
+    assert probabilities.shape == (1, 4, 64, 48) and model.providers == ["torch:cpu"]
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+    assert np.unravel_index(probabilities[0, 1].argmax(), (64, 48)) == (40, 7)
