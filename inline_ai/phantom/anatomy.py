@@ -1,0 +1,177 @@
+"""Per-subject anatomy: a parametric biventricular heart placed in a torso, drawn from a seed.
+
+Heart frame (mm): origin at the epicardial LV apex, ``z`` along the LV long axis towards the base,
+``x`` from the LV towards the RV (septal direction), ``y = z x x`` towards the LV anterior wall.
+``Subject.heart_axes`` holds these three unit vectors as columns in patient coordinates
+(ISMRMRD / DICOM LPS: +x patient left, +y posterior, +z superior).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+VARIANTS: tuple[str, ...] = ("normal", "dilated", "hypertrophic", "small_rv", "large_rv")
+VARIANT_WEIGHTS: tuple[float, ...] = (0.5, 0.15, 0.15, 0.1, 0.1)
+
+
+@dataclass(frozen=True)
+class Scar:
+    """An LGE scar in the LV wall: angular sector, long-axis extent (fractions of L) and depth."""
+
+    angle_deg: float  # centre of the sector, around the LV axis from +x towards +y
+    width_deg: float
+    z_from: float  # fraction of the LV length, 0 = apex
+    z_to: float
+    transmurality: float  # 0..1 of the wall from the endocardium
+
+
+@dataclass(frozen=True)
+class Heart:
+    """Heart shape at end-diastole and how it moves (all lengths mm)."""
+
+    lv_length_ed: float  # epicardial apex to mitral annulus centre
+    shortening: float  # longitudinal shortening ED -> ES, fraction
+    es_time: float  # ES as fraction of the R-R interval
+    lv_radius_ed: float  # endocardial semi-axis along x at the equator
+    lv_ellipticity: float  # semi-axis y / semi-axis x
+    wall_ed: float
+    apex_wall_ratio: float
+    thickening: float  # fractional wall thickening ED -> ES
+    ejection_fraction: float
+    base_beta: float  # base plane beyond the LV equator, fraction of the long semi-axis
+    rv_offset: tuple[float, float]  # RV ellipsoid centre (x, y) in units of the LV epicardial radius
+    rv_size: tuple[float, float]  # RV semi-axes (x, y) in units of the LV epicardial radius
+    rv_apex_fraction: float  # RV apex height as fraction of the LV length
+    rv_wall: float
+    tapse: float  # tricuspid annular systolic excursion (mm)
+    rv_shrink: float  # fractional RV radius reduction at ES
+    tricuspid_offset: float  # tricuspid plane below the mitral plane at ED (mm)
+    la_radii: tuple[float, float, float]
+    ra_radii: tuple[float, float, float]
+    aorta_radius: float
+    papillary_angles_deg: tuple[float, float]
+    papillary_radius: float
+    trabeculation_mm: float
+    trabeculation_seed: int
+    fat_thickness: float
+    fat_groove: float
+    scar: Scar | None = None
+
+
+@dataclass(frozen=True)
+class Torso:
+    """Body outline and organs (patient coordinates, mm)."""
+
+    body_radii: tuple[float, float]  # (left-right, anterior-posterior) semi-axes
+    body_centre_y: float
+    subcutaneous_fat: float
+    chest_wall: float
+    lung_radii: tuple[float, float, float]
+    lung_centre_x: float
+    diaphragm_z: float  # top of the liver dome
+    liver_radii: tuple[float, float, float]
+    spine_y: float
+    stomach_radius: float
+
+
+@dataclass(frozen=True)
+class Subject:
+    """Everything geometric about one synthetic subject."""
+
+    seed: int
+    variant: str
+    heart: Heart
+    torso: Torso
+    heart_axes: np.ndarray = field(repr=False)  # [3, 3], columns x_h, y_h, z_h in patient coords
+    apex_position: np.ndarray = field(repr=False)  # [3] patient coords of the epicardial apex
+
+    def to_heart(self, points: np.ndarray) -> np.ndarray:
+        """Patient coordinates ``[..., 3]`` to heart-frame coordinates."""
+        return (points - self.apex_position) @ self.heart_axes
+
+    def to_patient(self, points: np.ndarray) -> np.ndarray:
+        """Heart-frame coordinates ``[..., 3]`` to patient coordinates."""
+        return points @ self.heart_axes.T + self.apex_position
+
+
+def _rotation(axis: np.ndarray, angle_rad: float) -> np.ndarray:
+    """Rotation matrix about a unit axis (Rodrigues)."""
+    axis = axis / np.linalg.norm(axis)
+    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    return np.eye(3) + np.sin(angle_rad) * k + (1 - np.cos(angle_rad)) * (k @ k)
+
+
+def _heart_axes(rng: np.random.Generator) -> np.ndarray:
+    """LV long axis pointing from apex (left, anterior, inferior) to base, with subject variation."""
+    azimuth = np.deg2rad(rng.uniform(35, 55))  # long axis angle from the sagittal plane
+    elevation = np.deg2rad(rng.uniform(20, 40))  # apex below the axial plane
+    to_apex = np.array([np.cos(elevation) * np.sin(azimuth), -np.cos(elevation) * np.cos(azimuth),
+                        -np.sin(elevation)])
+    z_axis = -to_apex
+    right_anterior = np.array([-1.0, -1.0, 0.0])
+    x_axis = right_anterior - (right_anterior @ z_axis) * z_axis
+    x_axis /= np.linalg.norm(x_axis)
+    twist = _rotation(z_axis, np.deg2rad(rng.uniform(-15, 15)))
+    x_axis = twist @ x_axis
+    y_axis = np.cross(z_axis, x_axis)
+    return np.stack([x_axis, y_axis, z_axis], axis=1)
+
+
+def draw_subject(seed: int, variant: str | None = None) -> Subject:
+    """A random but physiologically plausible subject; the same seed always gives the same one."""
+    rng = np.random.default_rng([int(seed), 7919])
+    if variant is None:
+        variant = str(rng.choice(VARIANTS, p=VARIANT_WEIGHTS))
+    elif variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; expected one of {VARIANTS}")
+    u = rng.uniform
+    lv_radius = u(19, 26)
+    wall = u(6, 10)
+    ef = u(0.52, 0.70)
+    length = u(70, 100)
+    shortening = u(0.12, 0.24)
+    if variant == "dilated":
+        lv_radius, wall, ef = u(27, 34), u(6, 9), u(0.2, 0.42)
+        length, shortening = u(90, 105), u(0.08, 0.14)
+    elif variant == "hypertrophic":
+        lv_radius, wall, ef = u(16, 22), u(11, 15), u(0.60, 0.75)
+        length, shortening = u(70, 90), u(0.10, 0.2)
+    rv_scale = {"small_rv": u(0.7, 0.85), "large_rv": u(1.2, 1.45)}.get(variant, u(0.9, 1.1))
+    heart = Heart(
+        lv_length_ed=length, shortening=shortening, es_time=u(0.3, 0.4),
+        lv_radius_ed=lv_radius, lv_ellipticity=u(0.9, 1.1), wall_ed=wall,
+        apex_wall_ratio=u(0.55, 0.8), thickening=u(0.35, 0.6), ejection_fraction=ef,
+        base_beta=u(0.45, 0.65),
+        rv_offset=(u(0.7, 0.9), u(0.0, 0.25)),
+        rv_size=(u(0.9, 1.05) * rv_scale, u(1.1, 1.3) * rv_scale),
+        rv_apex_fraction=u(0.15, 0.35), rv_wall=u(2.5, 4.5), tapse=u(14, 25), rv_shrink=u(0.12, 0.25),
+        tricuspid_offset=u(4, 10),
+        la_radii=(u(17, 24), u(17, 24), u(22, 30)), ra_radii=(u(18, 25), u(18, 25), u(22, 30)),
+        aorta_radius=u(11, 15),
+        papillary_angles_deg=(u(-150, -120), u(-240, -210)),
+        papillary_radius=u(3.5, 6.0),
+        trabeculation_mm=u(0.5, 2.0), trabeculation_seed=int(rng.integers(2**31)),
+        fat_thickness=u(0.5, 3.5), fat_groove=u(3, 10),
+    )
+    torso = Torso(
+        body_radii=(u(145, 195), u(95, 130)), body_centre_y=u(-5, 5),
+        subcutaneous_fat=u(4, 25), chest_wall=u(8, 16),
+        lung_radii=(u(55, 75), u(70, 90), u(110, 140)), lung_centre_x=u(70, 95),
+        diaphragm_z=0.0, liver_radii=(u(120, 150), u(85, 110), u(110, 140)),
+        spine_y=u(40, 60), stomach_radius=u(30, 50),
+    )
+    axes = _heart_axes(rng)
+    apex = np.array([u(45, 75), u(-70, -45), u(-50, -30)])
+    # the diaphragm (liver dome) sits just below the heart's lowest point
+    lowest = min((apex + axes @ np.array([sx * (lv_radius + wall), sy * (lv_radius + wall), sz * length]))[2]
+                 for sx in (-1, 0, 1) for sy in (-1, 0, 1) for sz in (0.0, 0.5))
+    torso = Torso(**{**torso.__dict__, "diaphragm_z": float(lowest + u(-8, 2))})
+    if rng.uniform() < 0.5:  # an LGE scar for half of the subjects (used only by LGE)
+        z0 = u(0.05, 0.7)
+        scar = Scar(angle_deg=u(0, 360), width_deg=u(40, 120), z_from=z0, z_to=min(z0 + u(0.2, 0.5), 0.98),
+                    transmurality=u(0.25, 1.0))
+        heart = Heart(**{**heart.__dict__, "scar": scar})
+    return Subject(seed=int(seed), variant=variant, heart=heart, torso=torso, heart_axes=axes,
+                   apex_position=apex)

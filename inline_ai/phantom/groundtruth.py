@@ -1,0 +1,142 @@
+"""Exact landmarks, as the data README defines them.
+
+SAX: the README's mask rule applied to the rendered label map (LV centre = cavity centroid; RV
+insertion points = ends of the RV-cavity / LV-myocardium contact arc on the myocardial side;
+anterior = the point lying more towards the heart's anterior wall in the patient).
+Long axis: mitral hinge points where the plane cuts the 3D annulus ring; epicardial apex = the
+LV epicardium point in the image farthest from the hinge midpoint (refined below a pixel).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from inline_ai.phantom.anatomy import Subject
+from inline_ai.phantom.motion import HeartState
+from inline_ai.phantom.planning import ImagePlane
+from inline_ai.phantom.scene import LABEL_LV_CAVITY, LABEL_LV_MYOCARDIUM, LABEL_RV_CAVITY, heart_geometry
+
+MIN_CAVITY_PIXELS = 10
+MIN_RV_PIXELS = 30
+MIN_ARC_DEG = 20.0
+# heart-frame direction of the first point of each long-axis pair (README: ch2 anterior,
+# ch3 anteroseptal, ch4 anterolateral)
+FIRST_HINGE_DIRECTION = {
+    "ch2": np.array([0.0, 1.0, 0.0]),
+    "ch3": np.array([1.0, 1.0, 0.0]) / np.sqrt(2.0),
+    "ch4": np.array([-1.0, 0.0, 0.0]),
+}
+
+
+def _contact_pixels(mask: np.ndarray) -> np.ndarray:
+    """LV myocardium pixels with an RV-cavity 4-neighbour, as (row, col) ``[M, 2]``."""
+    rv = mask == LABEL_RV_CAVITY
+    near_rv = np.zeros_like(rv)
+    near_rv[1:, :] |= rv[:-1, :]
+    near_rv[:-1, :] |= rv[1:, :]
+    near_rv[:, 1:] |= rv[:, :-1]
+    near_rv[:, :-1] |= rv[:, 1:]
+    return np.argwhere((mask == LABEL_LV_MYOCARDIUM) & near_rv).astype(float)
+
+
+def sax_landmarks(mask: np.ndarray, subject: Subject, plane: ImagePlane) -> np.ndarray:
+    """``[3, 2]`` (anterior RVI, inferior RVI, LV centre) in (row, col), NaN where absent."""
+    out = np.full((3, 2), np.nan, dtype=np.float32)
+    cavity = np.argwhere(mask == LABEL_LV_CAVITY)
+    if len(cavity) < MIN_CAVITY_PIXELS:
+        return out
+    centre = cavity.mean(axis=0)
+    out[2] = centre
+    if np.count_nonzero(mask == LABEL_RV_CAVITY) < MIN_RV_PIXELS:
+        return out
+    contact = _contact_pixels(mask)
+    if len(contact) < 2:
+        return out
+    angles = np.arctan2(contact[:, 0] - centre[0], contact[:, 1] - centre[1])
+    order = np.argsort(angles)
+    sorted_angles = angles[order]
+    gaps = np.diff(np.concatenate([sorted_angles, sorted_angles[:1] + 2 * np.pi]))
+    widest = int(np.argmax(gaps))
+    span = 2 * np.pi - gaps[widest]
+    if np.degrees(span) < MIN_ARC_DEG:
+        return out
+    end_a = contact[order[widest]]  # last pixel before the gap
+    end_b = contact[order[(widest + 1) % len(order)]]  # first pixel after the gap
+    ends = np.stack([end_a, end_b])
+    patient = plane.centre + ((ends[:, 1:2] - (plane.shape[1] - 1) / 2.0) * plane.pixel_spacing[1] * plane.read_dir
+                              + (ends[:, 0:1] - (plane.shape[0] - 1) / 2.0) * plane.pixel_spacing[0]
+                              * plane.phase_dir)
+    anterior_score = subject.to_heart(patient)[:, 1]
+    first = 0 if anterior_score[0] >= anterior_score[1] else 1
+    out[0], out[1] = ends[first], ends[1 - first]
+    return out
+
+
+def mitral_hinges(subject: Subject, state: HeartState, plane: ImagePlane, view: str) -> np.ndarray:
+    """``[2, 2]`` hinge points (first, second of the view's pair) where the plane cuts the annulus."""
+    out = np.full((2, 2), np.nan, dtype=np.float32)
+    normal = subject.heart_axes.T @ plane.slice_dir
+    origin = subject.to_heart(plane.centre)
+    r1, r2 = state.annulus_radii
+    ring_centre = np.array([0.0, 0.0, state.lv_length])
+    a, b = r1 * normal[0], r2 * normal[1]
+    c = float(normal @ (ring_centre - origin))
+    amplitude = np.hypot(a, b)
+    if amplitude < 1e-9 or abs(c) >= amplitude:
+        return out
+    base_angle = np.arctan2(b, a)
+    spread = np.arccos(-c / amplitude)
+    phis = np.array([base_angle + spread, base_angle - spread])
+    ring = np.stack([r1 * np.cos(phis), r2 * np.sin(phis), np.full(2, state.lv_length)], axis=1)
+    score = ring @ FIRST_HINGE_DIRECTION[view]
+    if score[1] > score[0]:
+        ring = ring[::-1]
+    pixels = plane.to_pixels(subject.to_patient(ring))
+    rows, cols = plane.shape
+    for k in range(2):
+        r, col = pixels[k]
+        if -0.5 <= r <= rows - 0.5 and -0.5 <= col <= cols - 0.5:
+            out[k] = pixels[k]
+    return out
+
+
+def _lv_inside(subject: Subject, state: HeartState, plane: ImagePlane, pixels: np.ndarray) -> np.ndarray:
+    """Whether (row, col) points of the plane lie inside the LV epicardium (below the base)."""
+    rows, cols = plane.shape
+    rel = ((pixels[:, 1:2] - (cols - 1) / 2.0) * plane.pixel_spacing[1] * plane.read_dir
+           + (pixels[:, 0:1] - (rows - 1) / 2.0) * plane.pixel_spacing[0] * plane.phase_dir)
+    heart = subject.to_heart(plane.centre + rel).astype(np.float32)
+    geo = heart_geometry(subject, state, heart[:, 0], heart[:, 1], heart[:, 2])
+    return geo["lv_epi"] < 0
+
+
+def epicardial_apex(mask: np.ndarray, reference: np.ndarray, subject: Subject, state: HeartState,
+                    plane: ImagePlane) -> np.ndarray:
+    """The LV (myocardium or cavity) point farthest from ``reference`` (row, col), sub-pixel."""
+    lv = np.argwhere((mask == LABEL_LV_MYOCARDIUM) | (mask == LABEL_LV_CAVITY)).astype(float)
+    if len(lv) == 0 or not np.all(np.isfinite(reference)):
+        return np.full(2, np.nan, dtype=np.float32)
+    spacing = np.asarray(plane.pixel_spacing)
+    distance = np.hypot(*((lv - reference) * spacing).T)
+    best = lv[int(np.argmax(distance))]
+    offsets = np.mgrid[-1.5:1.51:0.1, -1.5:1.51:0.1].reshape(2, -1).T
+    candidates = best + offsets
+    inside = _lv_inside(subject, state, plane, candidates)
+    if not inside.any():
+        return best.astype(np.float32)
+    candidates = candidates[inside]
+    distance = np.hypot(*((candidates - reference) * spacing).T)
+    return candidates[int(np.argmax(distance))].astype(np.float32)
+
+
+def lax_landmarks(mask: np.ndarray, subject: Subject, state: HeartState, plane: ImagePlane, view: str
+                  ) -> np.ndarray:
+    """``[3, 2]`` (mv_anterior, mv_inferior, apex) in (row, col), NaN where absent."""
+    out = np.full((3, 2), np.nan, dtype=np.float32)
+    out[:2] = mitral_hinges(subject, state, plane, view)
+    if np.all(np.isfinite(out[:2])):
+        reference = out[:2].mean(axis=0)
+    else:
+        reference = plane.to_pixels(subject.to_patient(np.array([0.0, 0.0, state.lv_length])))
+    out[2] = epicardial_apex(mask, reference, subject, state, plane)
+    return out

@@ -1,0 +1,226 @@
+"""Evaluate the subject's anatomy on an image plane: tissue values composited with partial volume.
+
+Structures are painted back to front (torso, organs, pericardial fat, heart walls, blood pools);
+each one's soft occupancy (from its signed distance, one pixel wide) blends its value over what
+is below, which models in-plane partial volume. The hard label map (README codes: 1 RV cavity,
+2 LV myocardium, 3 LV cavity) is taken at the pixel centres of the plane itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from inline_ai.phantom import shapes
+from inline_ai.phantom.anatomy import Subject
+from inline_ai.phantom.motion import HeartState
+
+LABEL_RV_CAVITY, LABEL_LV_MYOCARDIUM, LABEL_LV_CAVITY = 1, 2, 3
+AORTA_DIRECTION = np.array([0.15, 0.55, 0.82]) / np.linalg.norm([0.15, 0.55, 0.82])
+ANTEROSEPTAL = np.array([1.0, 1.0, 0.0]) / np.sqrt(2.0)
+
+
+@dataclass
+class Textures:
+    """Multiplicative smooth fields on the image grid (1 = no change), flattened like the points."""
+
+    blood: np.ndarray
+    tissue: np.ndarray
+
+
+class _Painter:
+    """Front-to-back compositing of tissue values on a set of points."""
+
+    def __init__(self, count: int, edge_mm: float) -> None:
+        self.image = np.zeros(count, dtype=np.float32)
+        self.edge_mm = edge_mm
+
+    def paint(self, distance: np.ndarray, value: float | np.ndarray, index: np.ndarray | slice = slice(None),
+              ) -> None:
+        alpha = shapes.occupancy(distance, self.edge_mm)
+        current = self.image[index]
+        self.image[index] = current + alpha * (value - current)
+
+
+def heart_geometry(subject: Subject, state: HeartState, xh: np.ndarray, yh: np.ndarray, zh: np.ndarray
+                   ) -> dict[str, np.ndarray]:
+    """Signed distances (mm) of the heart's parts at heart-frame points."""
+    length = state.lv_length
+    ez = state.ellipsoid_z
+    d_epi = shapes.ellipsoid(xh, yh, zh - ez, state.epi_radii)
+    d_endo = shapes.ellipsoid(xh, yh, zh - ez, state.endo_radii)
+    above_base = zh - length
+    lv_epi = np.maximum(d_epi, above_base)
+    lv_cavity = np.maximum(d_endo, above_base)
+    rx, ry, rz = state.rv_centre
+    d_rv = shapes.ellipsoid(xh - rx, yh - ry, zh - rz, state.rv_radii)
+    above_tricuspid = zh - state.tricuspid_z
+    rv_cavity = np.maximum(np.maximum(d_rv, -lv_epi), above_tricuspid)
+    rv_outer = np.maximum(d_rv - subject.heart.rv_wall, above_tricuspid)
+    lx, ly, lz = state.la_centre
+    d_la = shapes.ellipsoid(xh - lx, yh - ly, zh - lz, subject.heart.la_radii)
+    ax, ay, az = state.ra_centre
+    d_ra = shapes.ellipsoid(xh - ax, yh - ay, zh - az, subject.heart.ra_radii)
+    ao_start, ao_end = aorta_segment(subject, state)
+    d_ao = shapes.capsule((xh, yh, zh), ao_start, ao_end, subject.heart.aorta_radius)
+    return {
+        "lv_epi": lv_epi, "lv_cavity": lv_cavity, "lv_endo": d_endo, "rv_cavity": rv_cavity,
+        "rv_outer": rv_outer, "la": np.maximum(d_la, -above_base), "ra": np.maximum(d_ra, -above_tricuspid),
+        "aorta": d_ao,
+    }
+
+
+def aorta_segment(subject: Subject, state: HeartState) -> tuple[np.ndarray, np.ndarray]:
+    """Start (inside the LVOT, below the base) and end of the aortic root centre line, heart frame."""
+    offset = 0.55 * state.annulus_radii[0] * ANTEROSEPTAL
+    start = np.array([offset[0], offset[1], state.lv_length - 12.0], dtype=np.float32)
+    end = (start + 60.0 * AORTA_DIRECTION).astype(np.float32)
+    return start, end
+
+
+def _trabeculae(subject: Subject, state: HeartState, xh: np.ndarray, yh: np.ndarray, zh: np.ndarray
+                ) -> np.ndarray:
+    """Depth (mm) by which trabeculae protrude into the LV cavity, deeper towards the apex."""
+    rng = np.random.default_rng(subject.heart.trabeculation_seed)
+    theta = np.arctan2(yh, xh)
+    k = rng.integers(7, 15, size=2)
+    phase = rng.uniform(0, 2 * np.pi, size=4)
+    pattern = (np.sin(k[0] * theta + 0.15 * zh + phase[0]) * np.sin(k[1] * theta - 0.11 * zh + phase[1])
+               + 0.5 * np.sin(0.4 * zh + 3 * theta + phase[2]))
+    taper = 1.0 + np.clip(1.0 - zh / max(state.lv_length, 1.0), 0.0, 1.0)
+    return subject.heart.trabeculation_mm * taper * np.clip(pattern, 0.0, None)
+
+
+def _papillary(subject: Subject, state: HeartState, xh: np.ndarray, yh: np.ndarray, zh: np.ndarray
+               ) -> np.ndarray:
+    """Signed distance to the two papillary muscles (inside the LV cavity, attached to the wall)."""
+    radius = subject.heart.papillary_radius * (1.0 + 0.4 * state.contraction)
+    distance = None
+    for angle in np.deg2rad(subject.heart.papillary_angles_deg):
+        reach = state.endo_radii[0] - 0.6 * radius
+        cx, cy = reach * np.cos(angle), reach * np.sin(angle) * subject.heart.lv_ellipticity
+        d = shapes.ellipsoid(xh - cx, yh - cy, zh - 0.42 * state.lv_length, (radius, radius, 0.2 * state.lv_length))
+        distance = d if distance is None else np.minimum(distance, d)
+    return distance
+
+
+def _scar_mask(subject: Subject, state: HeartState, xh: np.ndarray, yh: np.ndarray, zh: np.ndarray,
+               d_endo: np.ndarray) -> np.ndarray:
+    """Signed-distance-like field of the scar (negative inside) within the LV wall."""
+    scar = subject.heart.scar
+    if scar is None:
+        return np.full(xh.shape, 1e3, dtype=np.float32)
+    theta = np.degrees(np.arctan2(yh, xh))
+    delta = np.abs((theta - scar.angle_deg + 180.0) % 360.0 - 180.0)
+    angular = (delta - scar.width_deg / 2.0) * np.deg2rad(1.0) * state.endo_radii[0]
+    lo, hi = scar.z_from * state.lv_length, scar.z_to * state.lv_length
+    along = np.maximum(lo - zh, zh - hi)
+    depth = d_endo - scar.transmurality * state.wall - 0.5
+    return np.maximum(np.maximum(angular, along), depth)
+
+
+def render_torso(subject: Subject, points: np.ndarray, values: dict[str, float], edge_mm: float,
+                 textures: Textures | None = None) -> np.ndarray:
+    """Composited values of everything but the heart at patient points ``[N, 3]`` (still over time)."""
+    count = points.shape[0]
+    painter = _Painter(count, edge_mm)
+    tissue_tex = textures.tissue if textures is not None else 1.0
+    blood_tex = textures.blood if textures is not None else 1.0
+    torso = subject.torso
+    x, y, z = points[:, 0], points[:, 1] - torso.body_centre_y, points[:, 2]
+    rx, ry = torso.body_radii
+    painter.paint(shapes.ellipse(x, y, (rx, ry)), values["fat"] * tissue_tex)
+    fat = torso.subcutaneous_fat
+    painter.paint(shapes.ellipse(x, y, (rx - fat, ry - fat)), values["muscle"] * tissue_tex)
+    # thoracic cavity: lung above the diaphragm dome, abdomen below
+    wall = fat + torso.chest_wall
+    cavity = shapes.ellipse(x, y + 12.0, (rx - wall - 12.0, ry - wall - 18.0))
+    dome = torso.diaphragm_z + 25.0 - 0.0012 * (x + 30.0) ** 2 - 0.002 * (y + 10.0) ** 2
+    below = dome - z
+    painter.paint(np.maximum(cavity, below), values["lung"])
+    abdomen = values["muscle"] * 1.3 + 0.2 * values["fat"]
+    painter.paint(np.maximum(cavity, -below), abdomen * tissue_tex)
+    lx, ly, lz = torso.liver_radii
+    painter.paint(np.maximum(shapes.ellipsoid(x + 35.0, y - 5.0, z - (dome - lz + 5.0), (lx, ly, lz)), -below + 3.0),
+                  values["liver"] * tissue_tex)
+    painter.paint(np.maximum(shapes.ellipsoid(x - 75.0, y + 10.0, z - (dome - 45.0),
+                                              (torso.stomach_radius,) * 3), -below + 3.0),
+                  values["stomach"] * tissue_tex)
+    # mediastinum (fat around the heart and great vessels), spine, descending aorta, sternum
+    heart_mid = subject.to_patient(np.array([0.0, 0.0, 0.5 * subject.heart.lv_length_ed]))
+    painter.paint(np.maximum(shapes.ellipse(x - 0.5 * heart_mid[0], y + 5.0, (60.0, 75.0)), below),
+                  0.6 * values["fat"] * tissue_tex)
+    spine_y = torso.spine_y
+    painter.paint(shapes.ellipse(x, y - spine_y, (19.0, 16.0)), values["marrow"] * tissue_tex)
+    painter.paint(shapes.ellipse(x, y - spine_y - 26.0, (8.0, 7.0)), values["csf"])
+    painter.paint(shapes.ellipse(x - 24.0, y - spine_y + 24.0, (12.0, 12.0)), values["blood"] * blood_tex)
+    painter.paint(shapes.ellipse(x, y + ry - wall + 4.0, (16.0, 6.0)), values["marrow"])
+    return painter.image
+
+
+@dataclass
+class HeartPoints:
+    """Heart-frame coordinates of the points near the heart (``index`` into the plane's points)."""
+
+    index: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    z: np.ndarray
+
+
+def heart_points(subject: Subject, points: np.ndarray, radius_mm: float = 110.0) -> HeartPoints:
+    """Select the points within ``radius_mm`` of the heart and convert them to the heart frame."""
+    local = subject.to_heart(points).astype(np.float32)
+    centre_z = np.float32(0.55 * subject.heart.lv_length_ed)
+    dist_sq = local[:, 0] ** 2 + local[:, 1] ** 2 + (local[:, 2] - centre_z) ** 2
+    near = np.flatnonzero(dist_sq < radius_mm**2)
+    return HeartPoints(index=near, x=np.ascontiguousarray(local[near, 0]), y=np.ascontiguousarray(local[near, 1]),
+                       z=np.ascontiguousarray(local[near, 2]))
+
+
+def paint_heart(subject: Subject, state: HeartState, where: HeartPoints, background: np.ndarray,
+                values: dict[str, float], edge_mm: float, textures: Textures | None = None,
+                want_labels: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+    """Paint the heart at ``state`` over ``background`` (a torso image); hard labels when asked."""
+    count = background.shape[0]
+    painter = _Painter(count, edge_mm)
+    painter.image = background.astype(np.float32, copy=True)
+    tissue_tex = textures.tissue if textures is not None else 1.0
+    blood_tex = textures.blood if textures is not None else 1.0
+    labels = np.zeros(count, dtype=np.uint8) if want_labels else None
+    near, xh, yh, zh = where.index, where.x, where.y, where.z
+    if near.size == 0:
+        return painter.image, labels
+    geo = heart_geometry(subject, state, xh, yh, zh)
+    tex_t = tissue_tex[near] if textures is not None else 1.0
+    tex_b = blood_tex[near] if textures is not None else 1.0
+    myo = values["myocardium"] * tex_t
+    blood = values["blood"] * tex_b
+    outer = np.minimum(np.minimum(geo["lv_epi"], geo["rv_outer"]), np.minimum(geo["la"] - 2.0, geo["ra"] - 2.0))
+    outer = np.minimum(outer, geo["aorta"] - 2.0)
+    groove = subject.heart.fat_groove * (np.exp(-(((zh - state.lv_length) / 10.0) ** 2))
+                                         + 0.6 * np.exp(-(((zh - state.tricuspid_z) / 10.0) ** 2)))
+    painter.paint(outer - (subject.heart.fat_thickness + groove), values["fat"] * tex_t, near)
+    painter.paint(np.minimum(geo["la"] - 2.0, geo["ra"] - 2.0), myo, near)
+    painter.paint(geo["aorta"] - 2.0, myo, near)
+    painter.paint(geo["rv_outer"], myo, near)
+    painter.paint(geo["lv_epi"], myo, near)
+    painter.paint(geo["la"], blood, near)
+    painter.paint(geo["ra"], blood, near)
+    trabeculae = _trabeculae(subject, state, xh, yh, zh)
+    painter.paint(geo["rv_cavity"] + 0.5 * trabeculae, blood, near)
+    painter.paint(geo["lv_cavity"] + trabeculae, blood, near)
+    painter.paint(_papillary(subject, state, xh, yh, zh), myo, near)
+    aorta_lumen = geo["aorta"]
+    painter.paint(aorta_lumen, blood, near)
+    scar = _scar_mask(subject, state, xh, yh, zh, geo["lv_endo"])
+    scar = np.maximum(np.maximum(scar, geo["lv_epi"]), -geo["lv_cavity"])
+    painter.paint(scar, values["scar"] * tex_t, near)
+    if labels is not None:
+        local = np.zeros(near.size, dtype=np.uint8)
+        local[geo["rv_cavity"] < 0] = LABEL_RV_CAVITY
+        local[(geo["lv_epi"] < 0) & (aorta_lumen >= 0)] = LABEL_LV_MYOCARDIUM
+        local[(geo["lv_cavity"] < 0) | ((aorta_lumen < 0) & (zh < state.lv_length))] = LABEL_LV_CAVITY
+        labels[near] = local
+    return painter.image, labels

@@ -1,0 +1,171 @@
+"""Phantom geometry and ground truth: landmarks on the right structures, LV length, determinism."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from inline_ai.landmarks import LAX_LANDMARKS, SAX_LANDMARKS
+from inline_ai.phantom.anatomy import draw_subject
+from inline_ai.phantom.generate import generate_case
+from inline_ai.phantom.motion import heart_state
+from inline_ai.phantom.planning import PlanningSettings
+
+EXACT = PlanningSettings(plane_error_deg=0.0, inplane_rotation_deg=0.0, offset_mm=0.0, mirror_probability=0.0)
+
+
+@pytest.fixture(scope="module")
+def sax_case():
+    return generate_case("sax", "cine", 11, phases="ed_es", planning=EXACT)
+
+
+@pytest.fixture(scope="module")
+def ch4_case():
+    return generate_case("ch4", "cine", 12, phases=12, planning=EXACT)
+
+
+def test_same_seed_same_case_and_image_seed_varies():
+    first = generate_case("ch2", "cine", 3, phases=2)
+    second = generate_case("ch2", "cine", 3, phases=2)
+    np.testing.assert_array_equal(first.image, second.image)
+    np.testing.assert_array_equal(first.landmarks, second.landmarks)
+    other = generate_case("ch2", "cine", 3, phases=2, image_seed=1)
+    assert other.image.shape != first.image.shape or not np.array_equal(other.image, first.image)
+
+
+def test_case_format(sax_case, ch4_case):
+    assert sax_case.landmark_names == SAX_LANDMARKS and ch4_case.landmark_names == LAX_LANDMARKS
+    for case in (sax_case, ch4_case):
+        n, rows, cols = case.image.shape
+        assert case.landmarks.shape == (n, 3, 2) and case.mask.shape == (n, rows, cols)
+        assert set(np.unique(case.mask)) <= {0, 1, 2, 3}
+        assert 1.2 <= case.pixel_spacing[0] <= 2.0
+        assert 144 <= min(rows, cols) and max(rows, cols) <= 256
+    assert list(sax_case.phase[:1]) == ["ED"] and "ES" in set(sax_case.phase)
+
+
+def test_lv_length_falls_by_drawn_shortening():
+    subject = draw_subject(5)
+    case = generate_case("ch4", "cine", 5, phases="ed_es", planning=EXACT)
+    length_ed, length_es = case.extra["lv_length_mm"]
+    assert length_ed == pytest.approx(subject.heart.lv_length_ed, rel=1e-5)
+    assert 100 * (length_ed - length_es) / length_ed == pytest.approx(100 * subject.heart.shortening, abs=1e-3)
+    assert 70 <= length_ed <= 105
+
+
+def test_lv_length_curve_has_minimum_at_es(ch4_case):
+    lengths = ch4_case.extra["lv_length_mm"]
+    es = int(np.argmin(lengths))
+    assert 0 < es < len(lengths) // 2
+    assert np.all(np.diff(lengths[: es + 1]) < 0)
+    # in an exactly planned 4CH the image length follows the true 3D length
+    image_length = ch4_case.extra["lv_length_image_mm"]
+    np.testing.assert_allclose(image_length, lengths, atol=3.0)
+
+
+def test_sax_landmarks_lie_on_their_structures(sax_case):
+    present = 0
+    for mask, points in zip(sax_case.mask, sax_case.landmarks, strict=True):
+        if np.isfinite(points[2]).all():
+            r, c = np.round(points[2]).astype(int)
+            assert mask[r, c] == 3, "LV centre must lie in the LV cavity"
+        for k in (0, 1):
+            if np.isfinite(points[k]).all():
+                present += 1
+                r, c = np.round(points[k]).astype(int)
+                assert mask[r, c] == 2, "RV insertion point must be on the LV myocardium"
+                assert (mask[r - 1:r + 2, c - 1:c + 2] == 1).any(), "RV insertion point must touch the RV cavity"
+    assert present >= 8
+
+
+def test_sax_slices_outside_the_lv_have_no_landmarks():
+    subject = draw_subject(21)
+    case = generate_case("sax", "cine", 21, phases=1, planning=EXACT)
+    state = heart_state(subject.heart, 0.0)
+    axis_z = subject.to_heart(case.extra["position"].astype(float))[:, 2]
+    outside = (axis_z > state.lv_length + 3.0) | (axis_z < -3.0)
+    inside = (axis_z > 0.3 * state.lv_length) & (axis_z < 0.8 * state.lv_length)
+    assert outside.any() and inside.any()
+    assert np.isnan(case.landmarks[outside]).all()
+    assert np.isfinite(case.landmarks[inside]).all()
+
+
+def _anterior_turn(mask: np.ndarray, points: np.ndarray) -> float:
+    """Sign of the turn from the LV-centre-to-RV direction to the anterior RVI, in (col, row) image
+    coordinates: +1 = counter-clockwise there (the README's ACDC rule), -1 = the mirror."""
+    rv = np.argwhere(mask == 1).mean(axis=0)
+    to_rv, to_anterior = rv - points[2], points[0] - points[2]
+    return float(np.sign(to_rv[1] * to_anterior[0] - to_rv[0] * to_anterior[1]))
+
+
+@pytest.mark.parametrize("mirror", [0.0, 1.0])
+def test_anterior_rv_insertion_is_anatomical_in_both_handednesses(mirror):
+    settings = PlanningSettings(plane_error_deg=0.0, inplane_rotation_deg=0.0, mirror_probability=mirror)
+    case = generate_case("sax", "cine", 4, phases=1, planning=settings)
+    signs = {_anterior_turn(mask, points) for mask, points in zip(case.mask, case.landmarks, strict=True)
+             if np.isfinite(points).all()}
+    # the standard display (RV left, anterior up, like ACDC) follows the README's rule; the mirror flips it
+    assert signs == ({1.0} if mirror == 0.0 else {-1.0})
+
+
+def test_standard_display_matches_acdc_handedness():
+    from inline_ai.dataset import list_cases, load_case
+    from inline_ai.paths import shared_data_dir
+
+    folder = shared_data_dir() / "acdc_sax_cine"
+    if not folder.is_dir():
+        pytest.skip(f"real ACDC data not found at {folder}")
+    signs = set()
+    for path in list_cases(folder)[:4]:
+        real = load_case(path)
+        signs |= {_anterior_turn(m, p) for m, p in zip(real.mask, real.landmarks, strict=True) if np.isfinite(p).all()}
+    assert signs == {1.0}
+
+
+def test_long_axis_landmarks(ch4_case):
+    subject = draw_subject(12)
+    for n, (mask, points) in enumerate(zip(ch4_case.mask, ch4_case.landmarks, strict=True)):
+        assert np.isfinite(points).all()
+        for k in (0, 1):  # hinge points sit at the base of the LV cavity
+            r, c = np.round(points[k]).astype(int)
+            assert (mask[r - 2:r + 3, c - 2:c + 3] == 3).any()
+        r, c = np.round(points[2]).astype(int)
+        assert (mask[r - 1:r + 2, c - 1:c + 2] == 2).any(), "apex must be on the LV myocardium"
+        # 4CH first hinge is anterolateral: farther from the RV than the inferoseptal one
+        rv = np.argwhere(mask == 1).mean(axis=0)
+        assert np.linalg.norm(points[0] - rv) > np.linalg.norm(points[1] - rv)
+        state = heart_state(subject.heart, float(ch4_case.extra["cardiac_time"][n]))
+        apex_3d = subject.to_patient(np.zeros(3))
+        rows, cols = ch4_case.image.shape[1:]
+        geometry = ch4_case.extra
+        rel = apex_3d - geometry["position"][n]
+        expected = np.array([rel @ geometry["phase_dir"][n] / ch4_case.pixel_spacing[0] + (rows - 1) / 2,
+                             rel @ geometry["read_dir"][n] / ch4_case.pixel_spacing[1] + (cols - 1) / 2])
+        # the README apex (farthest from the hinge midpoint) is within a few mm of the 3D apex
+        assert np.linalg.norm((points[2] - expected) * ch4_case.pixel_spacing) < 5.0
+        assert state.lv_length == pytest.approx(ch4_case.extra["lv_length_mm"][n], rel=1e-5)
+
+
+def test_planes_that_miss_the_valve_have_no_hinge_points():
+    far = PlanningSettings(plane_error_deg=0.0, inplane_rotation_deg=0.0, offset_mm=0.0)
+    case = generate_case("ch2", "cine", 7, phases=1, planning=far)
+    assert np.isfinite(case.landmarks[0]).all()
+    subject = draw_subject(7)
+    from inline_ai.phantom import groundtruth
+    from inline_ai.phantom.planning import ImagePlane
+
+    rows, cols = case.image.shape[1:]
+    plane = ImagePlane(centre=case.extra["position"][0] + 60.0 * case.extra["slice_dir"][0],
+                       read_dir=case.extra["read_dir"][0], phase_dir=case.extra["phase_dir"][0],
+                       pixel_spacing=tuple(case.pixel_spacing), shape=(rows, cols), thickness=8.0)
+    hinges = groundtruth.mitral_hinges(subject, heart_state(subject.heart, 0.0), plane, "ch2")
+    assert np.isnan(hinges).all()
+
+
+def test_bad_arguments_are_rejected():
+    with pytest.raises(ValueError, match="unknown view"):
+        generate_case("axial", "cine", 0)
+    with pytest.raises(ValueError, match="unknown sequence"):
+        generate_case("sax", "flair", 0)
+    with pytest.raises(ValueError, match="phases"):
+        generate_case("ch4", "cine", 0, phases=0)
