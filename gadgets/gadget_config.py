@@ -39,7 +39,11 @@ def properties_from_config(config_xml: str | bytes | None) -> dict[str, str]:
     if config_xml is None:
         return {}
     text = config_xml.decode("utf-8", errors="replace") if isinstance(config_xml, bytes) else config_xml
-    text = text.strip().rstrip("\0")
+    text = text.strip().rstrip("\0").strip()
+    if text.startswith("<?xml"):  # an external node without <configuration> arrives as a bare declaration
+        declaration_end = text.find("?>")
+        if declaration_end >= 0 and not text[declaration_end + 2:].strip():
+            return {}
     if not text:
         return {}
     try:

@@ -81,6 +81,7 @@ def test_properties_both_xml_forms():
     assert properties_from_config(legacy.encode()) == {"model": "sax_cine"}
     assert properties_from_config("<configuration/>") == {}
     assert properties_from_config(None) == {}
+    assert properties_from_config('<?xml version="1.0"?>\n') == {}  # Gadgetron, no <configuration> element
     with pytest.raises(ConfigError, match="not valid XML"):
         properties_from_config("<configuration><property name=")
 

@@ -173,3 +173,17 @@ def test_bench_reports_timings(tmp_path, model_path, cine30):
     assert results["peak_rss_mb"] > 20
     for stage in ("decode", "inference", "annotate", "encode"):
         assert results["stages_s"][stage] is not None and results["stages_s"][stage] >= 0, stage
+
+
+def test_demo_needs_its_sample_and_model_then_replays(tmp_path, model_path, cine30, capsys):
+    from inline_ai_gadgets import demo
+
+    assert demo.main(["--sample", str(tmp_path / "absent.h5"), "--out", str(tmp_path / "o")]) == 2
+    assert "is not there yet" in capsys.readouterr().err
+    series, _ = cine30
+    sample = write_images(tmp_path / "sample.h5", series.header_xml, {"image_1": series.images[:5]})
+    assert demo.main(["--sample", str(sample), "--model", "no_such_model", "--out", str(tmp_path / "o")]) == 2
+    assert "'no_such_model' is not available" in capsys.readouterr().err
+    assert demo.main(["--sample", str(sample), "--model", str(model_path), "--out", str(tmp_path / "demo")]) == 0
+    printed = capsys.readouterr().out
+    assert "LV length (mm) per phase" in printed and "longitudinal shortening" in printed
