@@ -47,6 +47,23 @@ class ModelChoice:
     reason: str
 
 
+def parse_model_map(models: Mapping[str, str] | str | None) -> dict[str, str]:
+    """A model map from a dict or from text ``"sax_cine=my_sax, lax_cine=my_lax"`` (gadget property)."""
+    if models is None:
+        return dict(DEFAULT_MODELS)
+    if isinstance(models, Mapping):
+        return {str(k): str(v) for k, v in models.items()}
+    mapping = dict(DEFAULT_MODELS)
+    for part in re.split(r"[,;]", str(models)):
+        if not part.strip():
+            continue
+        key, sep, value = part.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise ValueError(f"model map entry {part.strip()!r} is not KEY=MODEL (e.g. sax_cine=my_sax)")
+        mapping[key.strip()] = value.strip()
+    return mapping
+
+
 def _words(text: str) -> list[str]:
     return [w for w in re.split(r"[^a-z0-9]+", text.lower()) if w]
 
@@ -102,14 +119,15 @@ def available_models() -> set[str]:
 
 
 def choose_model(description: str, slice_normal: Sequence[float] | None, default_model: str,
-                 models: Mapping[str, str] | None = None, available: set[str] | None = None) -> ModelChoice:
+                 models: Mapping[str, str] | str | None = None, available: set[str] | None = None) -> ModelChoice:
     """Pick a model name for a series.
 
     ``models`` maps ``FAMILY_SEQUENCE`` (``sax_cine``, ``lax_lge``, ...) to a model name
-    (default :data:`DEFAULT_MODELS`). A mapped model without a card in ``available`` (default:
-    ``models_dir()``) falls back to the family's cine model, then to ``default_model``.
+    (default :data:`DEFAULT_MODELS`; text ``"sax_cine=a,lax_cine=b"`` updates the defaults). A
+    mapped model without a card in ``available`` (default: ``models_dir()``) falls back to the
+    family's cine model, then to ``default_model``.
     """
-    mapping = dict(DEFAULT_MODELS if models is None else models)
+    mapping = parse_model_map(models)
     present = available_models() if available is None else available
     view = view_from_description(description)
     source = "series description"

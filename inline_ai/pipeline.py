@@ -227,7 +227,10 @@ class SeriesAnalyser:
         reason = validate_images(images)
         if reason:
             return self._failed(images, base, reason)
-        choice = self.choose(images, header)
+        try:
+            choice = self.choose(images, header)
+        except ValueError as error:  # e.g. a malformed model map in the settings
+            return self._failed(images, base, f"model selection failed: {error}")
         base["model"] = choice.model
         base["model_choice"] = choice.reason
         try:

@@ -42,3 +42,11 @@ def test_choice_falls_back_to_cine_then_default():
     assert choice.model == "fallback" and choice.view == "ch4" and "no such model" in choice.reason
     custom = choose_model("cine sax", None, "x", models={"sax_cine": "my_sax"}, available={"my_sax"})
     assert custom.model == "my_sax"
+
+
+def test_model_map_from_gadget_property_text():
+    choice = choose_model("cine sax", None, "x", models="sax_cine = site_sax; lax_cine=site_lax",
+                          available={"site_sax"})
+    assert choice.model == "site_sax"
+    with pytest.raises(ValueError, match="KEY=MODEL"):
+        choose_model("cine sax", None, "x", models="site_sax", available=set())
