@@ -164,9 +164,37 @@ def write_metrics_csv(path: Path, summaries: list[dict]) -> Path:
     return path
 
 
+def _display_plane(image: ismrmrd.Image) -> np.ndarray:
+    """``[rows, cols, 3]`` in 0..1: RGB images as they are, greyscale scaled to its 99.5th percentile."""
+    pixels = np.abs(np.asarray(image.data, dtype=np.float64))
+    if pixels.shape[0] == 3:  # RGB stored as three channels
+        plane = pixels[:, 0].transpose(1, 2, 0)
+        return np.clip(plane / max(float(plane.max()), 1e-9), 0, 1)
+    plane = pixels[0, 0]
+    top = float(np.percentile(plane, 99.5)) if plane.size else 1.0
+    return np.repeat(np.clip(plane / max(top, 1e-9), 0, 1)[:, :, None], 3, axis=2)
+
+
+def montage(images: list[ismrmrd.Image], columns: int = 6, gap: int = 2):
+    """All images tiled into one RGB array, and ((row, col) of each tile, label)."""
+    planes = [_display_plane(image) for image in images]
+    tile_rows = max(p.shape[0] for p in planes)
+    tile_cols = max(p.shape[1] for p in planes)
+    columns = min(columns, len(planes))
+    rows = int(np.ceil(len(planes) / columns))
+    canvas = np.zeros((rows * (tile_rows + gap), columns * (tile_cols + gap), 3))
+    labels = []
+    for n, (plane, image) in enumerate(zip(planes, images, strict=True)):
+        top, left = (n // columns) * (tile_rows + gap), (n % columns) * (tile_cols + gap)
+        canvas[top:top + plane.shape[0], left:left + plane.shape[1]] = plane
+        labels.append(((top, left), f"ph {image.phase}"))
+    return canvas, labels
+
+
 def write_figures(out_dir: Path, outputs: CollectedOutputs) -> list[Path]:
     """A montage of each AI series and, for long-axis series, the LV length curve."""
     import matplotlib
+    import matplotlib.image
 
     matplotlib.use("Agg")
     from matplotlib import pyplot as plt
@@ -177,23 +205,9 @@ def write_figures(out_dir: Path, outputs: CollectedOutputs) -> list[Path]:
         by_series[image.image_series_index].append(image)
     for index, images in sorted(by_series.items()):
         images = sorted(images, key=lambda im: (im.slice, im.phase, im.image_index))[:36]
-        columns = min(6, len(images))
-        rows = int(np.ceil(len(images) / columns))
-        figure, axes = plt.subplots(rows, columns, figsize=(2.2 * columns, 2.2 * rows), squeeze=False)
-        for axis in axes.ravel():
-            axis.axis("off")
-        for axis, image in zip(axes.ravel(), images, strict=False):
-            pixels = np.abs(np.asarray(image.data))
-            plane = pixels[:, 0].transpose(1, 2, 0) if pixels.shape[0] == 3 else pixels[0, 0]
-            if plane.ndim == 3:
-                plane = plane / max(float(plane.max()), 1e-9)
-            axis.imshow(plane, cmap="gray")
-            axis.set_title(f"ph {image.phase}", fontsize=7)
-        figure.suptitle(f"AI series {index}")
-        figure.tight_layout()
+        tiles, _ = montage(images)
         path = out_dir / f"montage_series{index}.png"
-        figure.savefig(path, dpi=80)
-        plt.close(figure)
+        matplotlib.image.imsave(path, tiles)  # phases row by row, 6 per row
         written.append(path)
     for summary in outputs.summaries:
         phases = summary.get("phases") or []
