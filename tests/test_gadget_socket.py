@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import socket
 import threading
@@ -54,12 +55,25 @@ def assert_originals_identical(items, result):
     assert returned == sent
 
 
-def test_missing_model_is_reported_at_configuration_and_everything_passes_through(tmp_path):
+def _corrupt_model(directory: Path) -> Path:
+    """A model file that is not ONNX, with a card whose checksum matches it."""
+    path = make_test_model(directory, name="broken")
+    path.write_bytes(b"this is not an onnx model")
+    card_path = path.with_suffix(".json")
+    card = json.loads(card_path.read_text())
+    card["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
+    card_path.write_text(json.dumps(card))
+    return path
+
+
+@pytest.mark.parametrize("problem", ["missing", "corrupt"])
+def test_unusable_model_is_reported_at_configuration_and_everything_passes_through(tmp_path, problem):
+    model = tmp_path / "missing.onnx" if problem == "missing" else _corrupt_model(tmp_path / "models")
     series = make_spot_series(phases=3)
     items = [*series.images, spot_image_array(series)]
-    result, log, code = run_active(items, series.header_xml, {"model": str(tmp_path / "missing.onnx")}, tmp_path)
+    result, log, code = run_active(items, series.header_xml, {"model": str(model)}, tmp_path)
     assert code == 0
-    assert "missing.onnx" in log and "cannot be used" in log and "passing every image through" in log
+    assert model.name in log and "cannot be used" in log and "passing every image through" in log
     assert [m.raw for m in result.messages] == [wire.encode_item(item) for item in items]
 
 
