@@ -2,6 +2,7 @@
 bad input and automatic model choice."""
 
 import json
+import time
 
 import ismrmrd
 import numpy as np
@@ -131,9 +132,11 @@ def test_summary_is_strict_json_with_timings(models):
 def test_thirty_phase_series_is_fast_apart_from_inference(models):
     series = make_spot_series(view_family="lax", phases=30, shape=(208, 256))
     analyse(models, series)  # warm the model cache
+    cpu_started = time.process_time()  # CPU time: robust to other jobs sharing the cores
     result = analyse(models, series)
-    assert len(result.ai_images) == 30
-    assert result.timings["total"] - result.timings["inference"] < 1.0
+    cpu_seconds = time.process_time() - cpu_started
+    assert len(result.ai_images) == 30 and result.report_image is not None
+    assert cpu_seconds < 1.0  # the analytic model's inference is a few ms of it
 
 
 def bad(kind):
