@@ -31,6 +31,8 @@ TEXT = constants.GADGET_MESSAGE_TEXT
 ERROR = constants.GADGET_MESSAGE_ERROR
 IMAGE = constants.GADGET_MESSAGE_ISMRMRD_IMAGE
 IMAGE_ARRAY = constants.GADGET_MESSAGE_IMAGE_ARRAY
+ACQUISITION = constants.GADGET_MESSAGE_ISMRMRD_ACQUISITION
+WAVEFORM = constants.GADGET_MESSAGE_ISMRMRD_WAVEFORM
 
 _MESSAGE_ID = struct.Struct("<H")
 _UINT32 = struct.Struct("<I")
@@ -135,7 +137,7 @@ class Message:
     """One decoded message and the exact bytes it arrived as (id included)."""
 
     message_id: int
-    item: object  # ismrmrd.Image, ImageArray, str (CONFIG/HEADER/TEXT/ERROR) or None (CLOSE)
+    item: object  # ismrmrd Image/Acquisition/Waveform, ImageArray, str (CONFIG/HEADER/TEXT/ERROR), None (CLOSE)
     raw: bytes
 
 
@@ -147,6 +149,8 @@ def _read_text(source: RecordingSource) -> str:
 _PAYLOAD_READERS: dict[int, Callable[[RecordingSource], object]] = {
     IMAGE: lambda source: ismrmrd.Image.deserialize_from(source.read),
     IMAGE_ARRAY: read_image_array,
+    ACQUISITION: lambda source: ismrmrd.Acquisition.deserialize_from(source.read),
+    WAVEFORM: lambda source: ismrmrd.Waveform.deserialize_from(source.read),
     CONFIG: _read_text,
     HEADER: _read_text,
     TEXT: _read_text,

@@ -69,8 +69,16 @@ def test_text_messages_and_truncated_stream():
     image_raw = wire.encode_image(make_image(np.ones((4, 4), np.float32), pixel_spacing_mm=(1, 1)))
     with pytest.raises(wire.ProtocolError, match="connection closed"):
         wire.decode_messages(image_raw[:-3])
-    with pytest.raises(wire.ProtocolError, match="unsupported Gadgetron message id 1008"):
-        wire.decode_messages((1008).to_bytes(2, "little") + b"\0" * 10)
+    with pytest.raises(wire.ProtocolError, match="unsupported Gadgetron message id 1050"):
+        wire.decode_messages((1050).to_bytes(2, "little") + b"\0" * 10)
+
+
+def test_acquisitions_from_a_server_are_decoded():
+    acquisition = ismrmrd.Acquisition.from_array(np.ones((2, 16), dtype=np.complex64))
+    raw = (wire.ACQUISITION).to_bytes(2, "little") + acquisition.to_bytes()
+    (message,) = wire.decode_messages(raw)
+    assert isinstance(message.item, ismrmrd.Acquisition) and message.raw == raw
+    np.testing.assert_array_equal(message.item.data, acquisition.data)
 
 
 def test_properties_both_xml_forms():

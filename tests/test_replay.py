@@ -187,3 +187,21 @@ def test_demo_needs_its_sample_and_model_then_replays(tmp_path, model_path, cine
     assert demo.main(["--sample", str(sample), "--model", str(model_path), "--out", str(tmp_path / "demo")]) == 0
     printed = capsys.readouterr().out
     assert "LV length (mm) per phase" in printed and "longitudinal shortening" in printed
+
+
+def test_replay_of_several_slices_and_series_in_one_file(tmp_path, model_path):
+    slice0 = make_spot_series(phases=4, slice=0, series_index=1)
+    slice1 = make_spot_series(phases=4, slice=1, series_index=1)
+    other = make_spot_series(phases=3, series_index=2)
+    path = write_images(tmp_path / "multi.h5", slice0.header_xml,
+                        {"image_1": [*slice0.images, *slice1.images], "image_2": other.images})
+    out = tmp_path / "out"
+    assert replay.main([str(path), "--out", str(out), "--model", str(model_path), "--no-figures"]) == 0
+    summaries = json.loads((out / "landmarks.json").read_text())["series"]
+    assert [(s["image_series_index"], s["slice"]) for s in summaries] == [(1, 0), (1, 1), (2, 0)]
+    for summary, series in zip(summaries, (slice0, slice1, other), strict=True):
+        got = np.array([[[p["landmarks"][n]["row"], p["landmarks"][n]["col"]] for n in series.landmark_names]
+                        for p in summary["phases"]])
+        np.testing.assert_allclose(got, series.points, atol=0.5)
+    report = json.loads((out / "replay.json").read_text())
+    assert report["originals_identical"] == 11 and report["originals_missing"] == 0
