@@ -2,8 +2,9 @@
 
 Returned messages are sorted into originals (byte-identical to a message that was sent), AI
 images and report images. Series summaries (one ``landmarks.json["series"]`` entry each) travel
-as a JSON string in a meta attribute of the AI output; any meta value that decodes to a JSON
-object with ``image_series_index`` and ``phases`` is taken as one.
+as a JSON string in a meta attribute of the AI output (the pipeline puts one on the first AI copy
+and, with complete timings, on the report); any meta value that decodes to a JSON object with
+``image_series_index`` and ``phases`` is taken as one, the last per (series, slice) wins.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def collect(sent_raw: Iterable[bytes], replies: Iterable[Message], input_series:
     expected = defaultdict(int)
     for raw in sent_raw:
         expected[raw] += 1
-    seen_summaries: set[str] = set()
+    summaries: dict[tuple, dict] = {}  # one per (series, slice): the last copy (the report's) wins
     for message in replies:
         item = message.item
         if expected.get(message.raw, 0) > 0:
@@ -79,12 +80,10 @@ def collect(sent_raw: Iterable[bytes], replies: Iterable[Message], input_series:
         outputs.ai_images.append(item)
         summary = _summary_in_meta(get_meta(item))
         if summary is not None:
-            key = json.dumps(summary, sort_keys=True)
-            if key not in seen_summaries:
-                seen_summaries.add(key)
-                outputs.summaries.append(summary)
+            summaries[(summary.get("image_series_index"), summary.get("slice"))] = summary
     outputs.missing_originals = sum(expected.values())
-    outputs.summaries.sort(key=lambda s: (int(s.get("image_series_index", 0)), int(s.get("slice", 0) or 0)))
+    outputs.summaries = sorted(summaries.values(), key=lambda s: (int(s.get("image_series_index") or 0),
+                                                                  int(s.get("slice") or 0)))
     return outputs
 
 
