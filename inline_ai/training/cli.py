@@ -55,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     try:
         config = load_config(args.config, _parse_overrides(args.overrides))
+        config.overrides = list(args.overrides)
     except (FileNotFoundError, ValueError) as error:
         print(f"inline-ai train: {error}", file=sys.stderr)
         return 2

@@ -17,8 +17,8 @@ from inline_ai.training.augment import AugmentSettings
 class DataSource:
     """One training source: a landmark dataset directory, a prepared ``.npz``, or phantom cases.
 
-    ``phantom`` (a mapping of ``inline_ai.phantom.generate_case`` arguments plus ``subjects``) makes the
-    cases when ``path`` holds none yet (delete the folder to make them again). ``prepared`` names a
+    ``phantom`` (see ``inline_ai.training.phantom_source.phantom_jobs``) makes the cases in ``path``
+    (cases already there are reused). ``prepared`` names a
     compact ``.npz`` cache of the resampled images: used when it exists (and matches the config),
     written after the first preparation otherwise; it lets a training machine run without the raw data.
     """
@@ -64,6 +64,7 @@ class TrainingConfig:
     val_pattern: str | None = None
     val_fraction: float = 0.15
     split_seed: int = 0
+    val_max_images: int = 600  # validate each epoch on at most this many (seeded) validation images
     threshold: float = 0.3
     init_from: Path | None = None
     seed: int = 0
@@ -71,6 +72,7 @@ class TrainingConfig:
     trained_on: str = ""
     validated_on: str = ""
     config_path: Path | None = None
+    overrides: list[str] = field(default_factory=list)  # command-line --set KEY=VALUE, kept for the card
 
     @property
     def landmark_names(self) -> tuple[str, ...]:
@@ -92,7 +94,8 @@ class TrainingConfig:
                 shown = shown.resolve().relative_to(REPO_DIR)
             except ValueError:
                 pass
-        return f"inline-ai train {shown}" if shown else "inline-ai train CONFIG"
+        command = f"inline-ai train {shown}" if shown else "inline-ai train CONFIG"
+        return " ".join([command, *(f"--set {item}" for item in self.overrides)])
 
 
 def _resolve(path: str | Path, base: Path) -> Path:

@@ -21,7 +21,7 @@ from inline_ai.training.augment import AugmentSettings, augment_batch
 from inline_ai.training.config import TrainingConfig
 from inline_ai.training.data import PreparedSet, prepare_directory, split_patients, write_split
 from inline_ai.training.losses import HeatmapLoss
-from inline_ai.training.phantom_source import generate_phantom_dataset
+from inline_ai.training.phantom_source import prepare_phantom
 from inline_ai.training.sampling import GroupSampler
 from inline_ai.training.targets import render_heatmaps, sigma_pixels
 from inline_ai.training.unet import UNet, count_parameters
@@ -85,13 +85,15 @@ def load_sources(config: TrainingConfig, workers: int | None = None) -> list[Pre
         elif source.path.suffix == ".npz":
             raise FileNotFoundError(f"prepared set not found: {source.path}")
         else:
-            if source.phantom is not None and not any(source.path.glob("*.npz")):
-                generate_phantom_dataset(source.path, source.phantom, workers=workers)
+            if source.phantom is not None:
+                prepared = prepare_phantom(source.path, source.phantom, config.landmark_names, config.pixel_size_mm,
+                                           config.work_size, workers)
+                prepared.kind = source.kind
             elif not source.path.is_dir():
                 raise FileNotFoundError(f"data source not found: {source.path}")
-            prepared = prepare_directory(
-                source.path, config.landmark_names, config.pixel_size_mm, config.work_size, source.kind, source.views
-            )
+            else:
+                prepared = prepare_directory(source.path, config.landmark_names, config.pixel_size_mm,
+                                             config.work_size, source.kind, source.views)
             if cache is not None:
                 prepared.save(cache)
         if source.views is not None:
@@ -116,6 +118,8 @@ class Trainer:
         self.workers = workers
         self.progress = progress and self.dist.is_main
         torch.manual_seed(config.seed + self.dist.rank)
+        if self.device.startswith("cuda"):
+            torch.backends.cudnn.benchmark = True  # fixed input sizes
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed * 1000 + self.dist.rank)
         self.loss = HeatmapLoss(config.kl_weight, config.dice_weight)
         self.sigma_px = sigma_pixels(config.sigma_mm, config.pixel_size_mm)
@@ -146,6 +150,10 @@ class Trainer:
         self.split = split
         self.train_set = PreparedSet.concatenate(train_parts)
         self.val_set = PreparedSet.concatenate(val_parts) if val_parts else None
+        if self.val_set is not None and len(self.val_set) > config.val_max_images:
+            rng = np.random.default_rng(config.split_seed)
+            keep = rng.choice(len(self.val_set), config.val_max_images, replace=False)
+            self.val_set = self.val_set.subset(np.sort(keep))
         self.sampler = GroupSampler(groups, weights, seed=config.seed * 7919 + self.dist.rank)
         self.train_images = torch.from_numpy(self.train_set.images).to(self.device).unsqueeze(1)
         self.train_points = torch.from_numpy(self.train_set.points).to(self.device)

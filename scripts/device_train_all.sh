@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# One GPU session that trains every shipped model in parallel on one GPU (see docs/training.md).
+#   real-data SAX models start at once (the ACDC cache data_cache/device/*.npz travels with the repo);
+#   phantom data is made meanwhile on the CPU cores; then the phantom-trained models start.
+# Everything lands in $OUT/results.tar.gz (models with cards, checkpoints, logs, splits).
+# SMOKE=1 runs the same steps with tiny settings on CPU (to test this script before the GPU run).
+set -u
+OUT=${OUT:-out/device}
+WORK=${WORK:-runs/device}
+DEVICE=${DEVICE:-cuda}
+REAL_MIN=${REAL_MIN:-6.5}       # wall-clock limit of the real-data trainings (minutes, checked after each epoch)
+PHANTOM_MIN=${PHANTOM_MIN:-5.5} # ... of the phantom-trained ones (they start after the phantom data is made)
+HARD_S=${HARD_S:-500}           # every training is interrupted (SIGINT) this many seconds after the start
+WORKERS=${WORKERS:-12}
+if [ -d .whl ]; then  # wheels carried for packages the GPU image lacks (ismrmrd for inline_ai.mrd_files)
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+    && export PYTHONPATH=/tmp/site
+fi
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
+mkdir -p "$OUT" "$WORK/logs" "$WORK/models"
+LOGS=$WORK/logs
+start=$(date +%s)
+stamp() { echo "[$(( $(date +%s) - start )) s] $*" | tee -a "$LOGS/driver.log"; }
+
+EXTRA=()
+if [ "${SMOKE:-0}" = 1 ]; then
+  EXTRA=(--set epochs=2 --set steps_per_epoch=2 --set base_channels=4)
+  PHANTOM_SUBJECTS=(--set "sources=[{path: $WORK/ph_lax, prepared: $WORK/ph_lax.npz, kind: synthetic, phantom: {views: [ch2, ch3, ch4], subjects: 4, phases: 2}}]")
+fi
+
+{ nvidia-smi || true; python3 -c "import torch, onnx, onnxruntime, scipy, yaml, tqdm; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"; nproc; } > "$LOGS/environment.txt" 2>&1
+stamp "environment: $(tail -2 "$LOGS/environment.txt" | tr '\n' ' ')"
+
+train() {  # NAME MINUTES CONFIG [extra args...]
+  local name=$1 minutes=$2 config=$3; shift 3
+  local left=$(( HARD_S - ($(date +%s) - start) ))
+  stamp "start $name (limit $minutes min, hard stop in $left s)"
+  timeout -s INT "$left" python3 -m inline_ai.training.cli "$config" --run-dir "$WORK/$name" \
+    --export-dir "$WORK/models" --device "$DEVICE" --max-minutes "$minutes" --quiet --threads 2 \
+    --set "name=$name" "${EXTRA[@]}" "$@" > "$LOGS/$name.log" 2>&1
+  stamp "end $name (exit $?)"
+}
+
+# 1) real-data SAX models and the heat-map sigma study (same recipe, sigma 2 / 4 / 6 mm)
+train sax_cine "$REAL_MIN" config/training/sax_cine.yaml &
+train sax_sigma2mm "$REAL_MIN" config/training/sax_cine.yaml --set sigma_mm=2.0 &
+train sax_sigma6mm "$REAL_MIN" config/training/sax_cine.yaml --set sigma_mm=6.0 &
+
+# 2) phantom data on the CPU cores (cached as compact prepared sets)
+stamp "phantom data"
+if [ "${SMOKE:-0}" = 1 ]; then
+  SIM=(--set "sources=[{path: $WORK/ph_sax, prepared: $WORK/ph_sax.npz, kind: synthetic, phantom: {views: [sax], subjects: 3, phases: 1, first_seed: 100000}}]")
+  MIX=(--set "sources=[{path: ../shared/data/acdc_sax_cine, prepared: data_cache/device/acdc_sax_cine_2mm_160.npz, kind: real, weight: 0.7}, {path: $WORK/ph_sax, prepared: $WORK/ph_sax.npz, kind: synthetic, weight: 0.3, use_for_validation: false, phantom: {views: [sax], subjects: 3, phases: 1, first_seed: 100000}}]")
+  LAX=("${PHANTOM_SUBJECTS[@]}")
+else
+  SIM=(); MIX=(); LAX=()
+fi
+timeout 150 python3 scripts/prepare_training_data.py config/training/lax_cine.yaml --workers "$WORKERS" "${LAX[@]}" \
+  > "$LOGS/prepare.log" 2>&1
+timeout 150 python3 scripts/prepare_training_data.py config/training/sax_sim2real.yaml --workers "$WORKERS" "${SIM[@]}" \
+  >> "$LOGS/prepare.log" 2>&1
+stamp "phantom data done (exit $?)"
+
+# 3) phantom-trained models
+train lax_cine "$PHANTOM_MIN" config/training/lax_cine.yaml "${LAX[@]}" &
+train sax_sim2real "$PHANTOM_MIN" config/training/sax_sim2real.yaml "${SIM[@]}" &
+train sax_cine_mixed "$PHANTOM_MIN" config/training/sax_cine_mixed.yaml "${MIX[@]}" &
+wait
+stamp "all trainings finished"
+
+# 4) pack: cards + ONNX + TorchScript, best checkpoints, logs, splits
+for run in "$WORK"/*/; do
+  name=$(basename "$run")
+  [ -f "$run/checkpoint_best.pt" ] && cp "$run/checkpoint_best.pt" "$WORK/models/$name.ckpt"
+  [ -f "$run/log.jsonl" ] && cp "$run/log.jsonl" "$LOGS/$name.jsonl"
+  [ -f "$run/split.json" ] && cp "$run/split.json" "$LOGS/$name.split.json"
+done
+tar czf "$OUT/results.tar.gz" -C "$WORK" models logs
+cp "$LOGS/driver.log" "$OUT/driver.log"
+stamp "packed $(du -h "$OUT/results.tar.gz" | cut -f1)"
