@@ -37,8 +37,8 @@ def test_mrd_round_trip_sax_stack(tmp_path):
         np.testing.assert_allclose(image.position, case.extra["position"][n], atol=1e-3)
         np.testing.assert_allclose(image.read_dir, case.extra["read_dir"][n], atol=1e-5)
         np.testing.assert_allclose(np.cross(image.read_dir, image.phase_dir), image.slice_dir, atol=1e-5)
-        np.testing.assert_allclose(image.field_of_view[:2], (cols * case.pixel_spacing[1], rows * case.pixel_spacing[0]),
-                                   rtol=1e-5)
+        fov = (cols * case.pixel_spacing[1], rows * case.pixel_spacing[0])
+        np.testing.assert_allclose(image.field_of_view[:2], fov, rtol=1e-5)
     meta = get_meta(images[len(images) // 2])
     assert meta["SeriesDescription"] == "CINE SAX"
 

@@ -108,3 +108,20 @@ def smooth_field(shape: tuple[int, int], rng: np.random.Generator, amplitude: fl
     coarse = rng.normal(0.0, 1.0, size=(shape[0] // cell + 2, shape[1] // cell + 2)).astype(np.float32)
     zoomed = ndimage.zoom(coarse, (shape[0] / (coarse.shape[0] - 1), shape[1] / (coarse.shape[1] - 1)), order=1)
     return (1.0 + amplitude * zoomed[: shape[0], : shape[1]]).astype(np.float32)
+
+
+def vessel_field(shape: tuple[int, int], rng: np.random.Generator, pixel_mm: float, count: int = 60) -> np.ndarray:
+    """Coverage 0..1 of small round vessel cross-sections scattered over the image (used in lungs)."""
+    field = np.zeros(shape, dtype=np.float32)
+    for _ in range(count):
+        r0, c0 = rng.uniform(0, shape[0]), rng.uniform(0, shape[1])
+        radius = rng.uniform(1.0, 4.0) / pixel_mm
+        half = int(np.ceil(radius + 2))
+        r_lo, r_hi = max(int(r0) - half, 0), min(int(r0) + half + 1, shape[0])
+        c_lo, c_hi = max(int(c0) - half, 0), min(int(c0) + half + 1, shape[1])
+        if r_lo >= r_hi or c_lo >= c_hi:
+            continue
+        rr, cc = np.mgrid[r_lo:r_hi, c_lo:c_hi]
+        cover = np.clip(radius + 0.5 - np.hypot(rr - r0, cc - c0), 0.0, 1.0) * rng.uniform(0.4, 1.0)
+        field[r_lo:r_hi, c_lo:c_hi] = np.maximum(field[r_lo:r_hi, c_lo:c_hi], cover)
+    return field

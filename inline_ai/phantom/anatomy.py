@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 VARIANTS: tuple[str, ...] = ("normal", "dilated", "hypertrophic", "small_rv", "large_rv")
-VARIANT_WEIGHTS: tuple[float, ...] = (0.5, 0.15, 0.15, 0.1, 0.1)
+VARIANT_WEIGHTS: tuple[float, ...] = (0.4, 0.2, 0.15, 0.1, 0.15)
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,7 @@ class Torso:
     liver_radii: tuple[float, float, float]
     spine_y: float
     stomach_radius: float
+    outline_harmonics: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # 2nd, 3rd amplitude, phases
 
 
 @dataclass(frozen=True)
@@ -127,28 +128,29 @@ def draw_subject(seed: int, variant: str | None = None) -> Subject:
     elif variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; expected one of {VARIANTS}")
     u = rng.uniform
-    lv_radius = u(19, 26)
+    lv_radius = u(24, 31)
     wall = u(6, 10)
     ef = u(0.52, 0.70)
-    length = u(70, 100)
+    length = u(75, 102)
     shortening = u(0.12, 0.24)
     if variant == "dilated":
-        lv_radius, wall, ef = u(27, 34), u(6, 9), u(0.2, 0.42)
+        lv_radius, wall, ef = u(32, 40), u(6, 9), u(0.2, 0.42)
         length, shortening = u(90, 105), u(0.08, 0.14)
     elif variant == "hypertrophic":
-        lv_radius, wall, ef = u(16, 22), u(11, 15), u(0.60, 0.75)
+        lv_radius, wall, ef = u(19, 26), u(11, 15), u(0.60, 0.75)
         length, shortening = u(70, 90), u(0.10, 0.2)
     rv_scale = {"small_rv": u(0.7, 0.85), "large_rv": u(1.2, 1.45)}.get(variant, u(0.9, 1.1))
+    rv_centre, rv_thickness = u(0.5, 0.75), u(0.6, 1.0)
     heart = Heart(
         lv_length_ed=length, shortening=shortening, es_time=u(0.3, 0.4),
         lv_radius_ed=lv_radius, lv_ellipticity=u(0.9, 1.1), wall_ed=wall,
         apex_wall_ratio=u(0.55, 0.8), thickening=u(0.35, 0.6), ejection_fraction=ef,
         base_beta=u(0.45, 0.65),
-        rv_offset=(u(0.7, 0.9), u(0.0, 0.25)),
-        rv_size=(u(0.9, 1.05) * rv_scale, u(1.1, 1.3) * rv_scale),
+        rv_offset=(rv_centre, u(0.0, 0.2)),
+        rv_size=(1.0 - rv_centre + rv_thickness * rv_scale, u(0.8, 0.95) * (0.85 + 0.15 * rv_scale)),
         rv_apex_fraction=u(0.15, 0.35), rv_wall=u(2.5, 4.5), tapse=u(14, 25), rv_shrink=u(0.12, 0.25),
         tricuspid_offset=u(4, 10),
-        la_radii=(u(17, 24), u(17, 24), u(22, 30)), ra_radii=(u(18, 25), u(18, 25), u(22, 30)),
+        la_radii=(u(20, 27), u(18, 24), u(24, 32)), ra_radii=(u(20, 27), u(18, 25), u(24, 32)),
         aorta_radius=u(11, 15),
         papillary_angles_deg=(u(-150, -120), u(-240, -210)),
         papillary_radius=u(3.5, 6.0),
@@ -161,9 +163,18 @@ def draw_subject(seed: int, variant: str | None = None) -> Subject:
         lung_radii=(u(55, 75), u(70, 90), u(110, 140)), lung_centre_x=u(70, 95),
         diaphragm_z=0.0, liver_radii=(u(120, 150), u(85, 110), u(110, 140)),
         spine_y=u(40, 60), stomach_radius=u(30, 50),
+        outline_harmonics=(u(-0.06, 0.06), u(-0.04, 0.04), u(0, 2 * np.pi), u(0, 2 * np.pi)),
     )
     axes = _heart_axes(rng)
-    apex = np.array([u(45, 75), u(-70, -45), u(-50, -30)])
+    apex = np.array([u(45, 75), 0.0, u(-50, -30)])
+    # the RV free wall lies just behind the anterior chest wall (a few mm of fat between)
+    epi = lv_radius + wall
+    rv_reach = (heart.rv_offset[0] + heart.rv_size[0]) * epi
+    extent = [axes @ np.array([sx, sy, sz]) for sx in (-epi, 0.0, rv_reach) for sy in (-epi, 0.0, epi)
+              for sz in (0.3 * length, 0.6 * length, 0.9 * length)]
+    most_anterior = min(p[1] for p in extent)
+    chest_inner = torso.body_centre_y - (torso.body_radii[1] - torso.subcutaneous_fat - torso.chest_wall - 6.0)
+    apex[1] = chest_inner + u(3.0, 12.0) - most_anterior
     # the diaphragm (liver dome) sits just below the heart's lowest point
     lowest = min((apex + axes @ np.array([sx * (lv_radius + wall), sy * (lv_radius + wall), sz * length]))[2]
                  for sx in (-1, 0, 1) for sy in (-1, 0, 1) for sz in (0.0, 0.5))

@@ -94,6 +94,8 @@ def generate_case(view: str, sequence: str, subject_seed: int, phases: int | str
     samples = through_plane_samples if through_plane_samples is not None else (3 if view == "sax" else 1)
     seq = contrast.draw_sequence(sequence, rng, field_strength_t)
     values = contrast.tissue_values(seq, rng)
+    if sequence != "t1":  # slower, through-plane flow and coil distance: RV blood often darker
+        values["rv_blood"] = values["blood"] * float(rng.uniform(0.65, 1.0))
     acq = acquisition.draw_acquisition(sequence, rng)
     heart = subject.heart
     times = cardiac_times(sequence, phases, heart.es_time)
@@ -101,10 +103,19 @@ def generate_case(view: str, sequence: str, subject_seed: int, phases: int | str
     gain = 1.0 if sequence == "t1" else float(rng.uniform(600, 3000)) / values["blood"]
     reference = {"cine": values["blood"], "lge": max(abs(values["blood"]), abs(values["scar"]), 1e-3),
                  "t1": values["myocardium"]}[sequence]
+    # many exports (ACDC among them) window the image so that the brightest ~1% saturates
+    ceiling = np.inf
+    if sequence == "cine" and rng.uniform() < 0.5:
+        ceiling = float(rng.uniform(0.7, 1.0)) * values["fat"]
     per_plane = []
     for index, plane in enumerate(planes):
-        textures = Textures(blood=acquisition.smooth_field(plane.shape, rng, rng.uniform(0.03, 0.12)).ravel(),
-                            tissue=acquisition.smooth_field(plane.shape, rng, rng.uniform(0.02, 0.08)).ravel())
+        grain = acquisition.smooth_field(plane.shape, rng, rng.uniform(0.02, 0.08), cell=3)
+        textures = Textures(blood=(acquisition.smooth_field(plane.shape, rng, rng.uniform(0.04, 0.2), cell=12)
+                                   * grain).ravel(),
+                            tissue=(acquisition.smooth_field(plane.shape, rng, rng.uniform(0.02, 0.08))
+                                    * grain).ravel(),
+                            vessels=acquisition.vessel_field(plane.shape, rng, float(plane.pixel_spacing[0]),
+                                                             int(rng.integers(20, 90))).ravel())
         if sequence == "t1":
             shading = np.ones(plane.shape, dtype=np.float32)
         else:
@@ -126,7 +137,7 @@ def generate_case(view: str, sequence: str, subject_seed: int, phases: int | str
                 noisy = np.clip(noisy, 0.0, None)
             elif sequence == "lge" and not seq.lge_magnitude:
                 noisy = np.clip(noisy, 0.0, None)  # PSIR displayed with negative values black
-            images.append((noisy * gain).astype(np.float32))
+            images.append((np.minimum(noisy, ceiling) * gain).astype(np.float32))
             masks.append(labels)
             if view == "sax":
                 points.append(groundtruth.sax_landmarks(labels, subject, plane))

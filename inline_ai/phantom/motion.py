@@ -72,9 +72,9 @@ def heart_state(heart: Heart, time: float) -> HeartState:
     rv_radii = (heart.rv_size[0] * epi_radius_ed * shrink, heart.rv_size[1] * epi_radius_ed * shrink,
                 rv_half_z)
     la = heart.la_radii
-    la_centre = (-0.25 * annulus[0], -0.35 * annulus[1], length + 0.75 * la[2])
+    la_centre = (-0.2 * annulus[0], -0.3 * annulus[1], length + 0.55 * la[2])
     ra = heart.ra_radii
-    ra_centre = (rv_centre[0] + 0.25 * ra[0], rv_centre[1] - 0.3 * ra[1], tricuspid_z + 0.75 * ra[2])
+    ra_centre = (rv_centre[0] + 0.1 * ra[0], rv_centre[1] - 0.3 * ra[1], tricuspid_z + 0.55 * ra[2])
     return HeartState(time=float(time), contraction=float(c), lv_length=float(length), endo_radii=endo,
                       epi_radii=epi, ellipsoid_z=float(centre_z), wall=float(wall), annulus_radii=annulus,
                       rv_centre=rv_centre, rv_radii=rv_radii, tricuspid_z=float(tricuspid_z),

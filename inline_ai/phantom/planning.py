@@ -110,8 +110,8 @@ def plan_sax_stack(subject: Subject, rng: np.random.Generator,
     x_h, y_h, z_h = axes[:, 0], axes[:, 1], axes[:, 2]
     tilt = _tilt(rng, z_h, settings.plane_error_deg)
     normal = tilt @ z_h  # apex -> base
-    thickness = float(rng.choice([6.0, 7.0, 8.0, 8.0, 8.0, 10.0]))
-    gap = float(rng.choice([0.0, 1.0, 2.0, 2.0, 2.0, 3.0, 4.0]))
+    thickness = float(rng.choice([6.0, 7.0, 8.0, 8.0, 8.0]))
+    gap = float(rng.choice([0.0, 1.0, 2.0, 2.0, 2.0]))
     spacing = thickness + gap
     length = subject.heart.lv_length_ed
     base = subject.apex_position + length * z_h

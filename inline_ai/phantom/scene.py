@@ -27,6 +27,7 @@ class Textures:
 
     blood: np.ndarray
     tissue: np.ndarray
+    vessels: np.ndarray | None = None  # 0..1 coverage of small pulmonary vessels in the lungs
 
 
 class _Painter:
@@ -130,15 +131,22 @@ def render_torso(subject: Subject, points: np.ndarray, values: dict[str, float],
     torso = subject.torso
     x, y, z = points[:, 0], points[:, 1] - torso.body_centre_y, points[:, 2]
     rx, ry = torso.body_radii
-    painter.paint(shapes.ellipse(x, y, (rx, ry)), values["fat"] * tissue_tex)
+    angle = np.arctan2(y / ry, x / rx)
+    harmonics = torso.outline_harmonics
+    outline = 0.5 * (rx + ry) * (harmonics[0] * np.cos(2 * angle + harmonics[2])
+                                 + harmonics[1] * np.cos(3 * angle + harmonics[3]))
+    painter.paint(shapes.ellipse(x, y, (rx, ry)) - outline, values["fat"] * tissue_tex)
     fat = torso.subcutaneous_fat
-    painter.paint(shapes.ellipse(x, y, (rx - fat, ry - fat)), values["muscle"] * tissue_tex)
-    # thoracic cavity: lung above the diaphragm dome, abdomen below
+    painter.paint(shapes.ellipse(x, y, (rx - fat, ry - fat)) - outline, values["muscle"] * tissue_tex)
+    # thoracic cavity: lung (with small vessels) above the diaphragm dome, abdomen below
     wall = fat + torso.chest_wall
-    cavity = shapes.ellipse(x, y + 12.0, (rx - wall - 12.0, ry - wall - 18.0))
+    cavity = shapes.ellipse(x, y + 12.0, (rx - wall - 12.0, ry - wall - 18.0)) - outline
     dome = torso.diaphragm_z + 25.0 - 0.0012 * (x + 30.0) ** 2 - 0.002 * (y + 10.0) ** 2
     below = dome - z
-    painter.paint(np.maximum(cavity, below), values["lung"])
+    lung = values["lung"]
+    if textures is not None and textures.vessels is not None:
+        lung = lung + textures.vessels * (0.6 * values["blood"] - lung)
+    painter.paint(np.maximum(cavity, below), lung)
     abdomen = values["muscle"] * 1.3 + 0.2 * values["fat"]
     painter.paint(np.maximum(cavity, -below), abdomen * tissue_tex)
     lx, ly, lz = torso.liver_radii
@@ -147,10 +155,10 @@ def render_torso(subject: Subject, points: np.ndarray, values: dict[str, float],
     painter.paint(np.maximum(shapes.ellipsoid(x - 75.0, y + 10.0, z - (dome - 45.0),
                                               (torso.stomach_radius,) * 3), -below + 3.0),
                   values["stomach"] * tissue_tex)
-    # mediastinum (fat around the heart and great vessels), spine, descending aorta, sternum
-    heart_mid = subject.to_patient(np.array([0.0, 0.0, 0.5 * subject.heart.lv_length_ed]))
-    painter.paint(np.maximum(shapes.ellipse(x - 0.5 * heart_mid[0], y + 5.0, (60.0, 75.0)), below),
-                  0.6 * values["fat"] * tissue_tex)
+    # superior mediastinum: fat around the great vessels above the heart
+    base = subject.to_patient(np.array([0.0, 0.0, subject.heart.lv_length_ed + 25.0]))
+    painter.paint(shapes.ellipsoid(x - base[0], y + torso.body_centre_y - base[1], z - base[2] - 30.0,
+                                   (35.0, 40.0, 55.0)), 0.8 * values["fat"] * tissue_tex)
     spine_y = torso.spine_y
     painter.paint(shapes.ellipse(x, y - spine_y, (19.0, 16.0)), values["marrow"] * tissue_tex)
     painter.paint(shapes.ellipse(x, y - spine_y - 26.0, (8.0, 7.0)), values["csf"])
@@ -201,7 +209,11 @@ def paint_heart(subject: Subject, state: HeartState, where: HeartPoints, backgro
     outer = np.minimum(outer, geo["aorta"] - 2.0)
     groove = subject.heart.fat_groove * (np.exp(-(((zh - state.lv_length) / 10.0) ** 2))
                                          + 0.6 * np.exp(-(((zh - state.tricuspid_z) / 10.0) ** 2)))
-    painter.paint(outer - (subject.heart.fat_thickness + groove), values["fat"] * tex_t, near)
+    phases = np.random.default_rng(subject.heart.trabeculation_seed + 1).uniform(0, 2 * np.pi, size=3)
+    theta = np.arctan2(yh, xh)
+    patchy = np.clip(0.2 + np.sin(2 * theta + phases[0]) * np.sin(0.05 * zh + phases[1])
+                     + 0.6 * np.sin(3 * theta + 0.03 * zh + phases[2]), 0.0, None)
+    painter.paint(outer - (subject.heart.fat_thickness * patchy + groove), values["fat"] * tex_t, near)
     painter.paint(np.minimum(geo["la"] - 2.0, geo["ra"] - 2.0), myo, near)
     painter.paint(geo["aorta"] - 2.0, myo, near)
     painter.paint(geo["rv_outer"], myo, near)
@@ -209,7 +221,7 @@ def paint_heart(subject: Subject, state: HeartState, where: HeartPoints, backgro
     painter.paint(geo["la"], blood, near)
     painter.paint(geo["ra"], blood, near)
     trabeculae = _trabeculae(subject, state, xh, yh, zh)
-    painter.paint(geo["rv_cavity"] + 0.5 * trabeculae, blood, near)
+    painter.paint(geo["rv_cavity"] + 0.5 * trabeculae, values.get("rv_blood", values["blood"]) * tex_b, near)
     painter.paint(geo["lv_cavity"] + trabeculae, blood, near)
     painter.paint(_papillary(subject, state, xh, yh, zh), myo, near)
     aorta_lumen = geo["aorta"]
