@@ -98,6 +98,26 @@ class ExactForwarder:
             return [item for item, _ in self._originals.values()]
 
 
+def guard_against_hang_up(connection: Connection) -> None:
+    """Make reads raise ``ConnectionError`` when the peer hangs up mid-stream.
+
+    gadgetron 1.4.1's socket wrapper retries ``recv`` until it has all bytes, so a closed peer
+    would make it spin forever at full CPU.
+    """
+    sock = connection.socket.socket
+
+    def read(nbytes: int) -> bytes:
+        data = bytearray()
+        while len(data) < nbytes:
+            chunk = sock.recv(nbytes - len(data))
+            if not chunk:
+                raise ConnectionError(f"peer closed the connection ({len(data)} of {nbytes} bytes read)")
+            data += chunk
+        return bytes(data)
+
+    connection.socket.read = read
+
+
 def _check_model(settings) -> str | None:
     """Load the configured model once (cached per process); the reason when it cannot be used."""
     if not getattr(settings, "enabled", True):
@@ -147,6 +167,7 @@ def run_gadget(connection: Connection, *, base_settings=None, timings: Transport
     use_installed_models()
     log.info("inline AI gadget %s (models: %s)", __file__, os.environ.get("INLINE_AI_MODELS", "default"))
     timings = timings or TransportTimings()
+    guard_against_hang_up(connection)
     forwarder = ExactForwarder(connection, timings)
     send_lock = threading.Lock()
 
@@ -168,6 +189,7 @@ def run_gadget(connection: Connection, *, base_settings=None, timings: Transport
         processor = StreamProcessor(settings, send, log, header=connection.header)
         log.info("inline AI gadget configured: %s", settings)
 
+    connection_lost = False
     try:
         for item in connection:
             if processor is None or not isinstance(item, (ismrmrd.Image, ImageArray)):
@@ -182,14 +204,19 @@ def run_gadget(connection: Connection, *, base_settings=None, timings: Transport
                 log.exception("analysis failed; the original is passed through")
             if forwarder.is_original(item):  # the processor did not forward it: never lose an image
                 send(item)
+    except ConnectionError as error:  # the peer is gone: nothing can be sent any more
+        log.error("connection lost: %s", error)
+        connection_lost = True
+        raise
     finally:
-        if processor is not None:
-            try:
-                processor.close()
-            except Exception:
-                log.exception("analysis at close failed")
-        for item in forwarder.pending():
-            send(item)
+        if not connection_lost:
+            if processor is not None:
+                try:
+                    processor.close()
+                except Exception:
+                    log.exception("analysis at close failed")
+            for item in forwarder.pending():
+                send(item)
     total_s = time.perf_counter() - started
     log.info("inline AI gadget done in %.2f s (decode %.3f s, encode %.3f s, %d in, %d out)",
              total_s, timings.decode_s, timings.encode_s, timings.messages_in, timings.messages_out)

@@ -54,6 +54,10 @@ class GadgetServer:
 
     def handle_connection(self, sock: socket.socket) -> None:
         """Run the gadget on one accepted Gadgetron connection (other protocols override this)."""
+        if not wait_for_data(sock):
+            log.info("peer closed without sending anything (a port probe?)")
+            sock.close()
+            return
         with Connection(sock) as connection:
             run_gadget(connection, base_settings=self.base_settings, stats_sink=self._write_stats)
 
@@ -79,6 +83,21 @@ class GadgetServer:
             for thread in self._threads:
                 thread.join()
             self.listener.close()
+
+
+def wait_for_data(sock: socket.socket, timeout_s: float = 60.0) -> bool:
+    """True once the peer has sent something; False when it hung up (or stayed silent) first.
+
+    The ``gadgetron`` package's connection reads the configuration at once and would spin on a
+    socket that is already closed, so probes (``nc -z``, health checks) are filtered out here.
+    """
+    sock.settimeout(timeout_s)
+    try:
+        return bool(sock.recv(1, socket.MSG_PEEK))
+    except (TimeoutError, OSError):
+        return False
+    finally:
+        sock.settimeout(None)
 
 
 def parse_assignments(assignments: list[str]) -> dict[str, str]:

@@ -198,3 +198,25 @@ def test_summary_travels_as_json(tmp_path, model_path):
     (summary,) = outputs.summaries
     assert json.loads(json.dumps(summary)) == summary
     assert summary["image_series_index"] == 1 and len(summary["phases"]) == 4
+
+
+def test_server_survives_probes_and_peers_that_hang_up_mid_stream(model_path):
+    from inline_ai.pipeline import AnalysisSettings
+
+    server = GadgetServer("127.0.0.1", 0, AnalysisSettings(model=str(model_path)))
+    thread = threading.Thread(target=server.serve, args=(3,), daemon=True)
+    thread.start()
+    series = make_spot_series(phases=3)
+    socket.create_connection(("127.0.0.1", server.port)).close()  # a port probe
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:  # hangs up inside an image
+        sock.sendall(wire.encode_text_message(wire.CONFIG, "<configuration/>"))
+        sock.sendall(wire.encode_text_message(wire.HEADER, series.header_xml))
+        sock.sendall(wire.encode_image(series.images[0])[:500])
+    client = transport.connect("127.0.0.1", server.port)  # and still serves the next scan
+    try:
+        result = transport.stream_through(client, "<configuration/>", series.header_xml, series.images)
+    finally:
+        client.close()
+    thread.join(timeout=30)
+    assert not thread.is_alive() and server.connections_served == 3
+    assert_originals_identical(series.images, result)
