@@ -200,3 +200,34 @@ def test_tiny_training_run_exports_a_model_the_runtime_loads(tmp_path):
     assert main([str(config_path), "--run-dir", str(run_dir), "--no-export", "--quiet", "--device", "cpu",
                  "--resume", "--set", "epochs=3"]) == 0
     assert len((run_dir / "log.jsonl").read_text().splitlines()) == 3
+
+
+def test_saliency_is_larger_near_a_landmark_the_model_uses(tmp_path):
+    from inline_ai.training.saliency import local_share, saliency_maps
+
+    # a "model" whose lv_centre logit is the blurred input: the loss depends only on pixels near the spot
+    class SpotNet(torch.nn.Module):
+        def forward(self, x):
+            blurred = torch.nn.functional.avg_pool2d(x, 3, stride=1, padding=1)
+            zeros = torch.zeros_like(x)
+            return torch.cat([zeros, zeros - 9.0, zeros - 9.0, 20.0 * blurred - 10.0], dim=1)
+
+    rows, cols = np.mgrid[0:32, 0:32]
+    image = np.exp(-((rows - 10) ** 2 + (cols - 20) ** 2) / 6.0)[None, None].astype(np.float32)
+    points = np.array([[[np.nan, np.nan], [np.nan, np.nan], [10.0, 20.0]]])
+    saliency, probabilities = saliency_maps(SpotNet(), image, points, sigma_px=2.0)
+    assert saliency.shape == (1, 32, 32) and probabilities.shape == (1, 4, 32, 32)
+    assert local_share(saliency[0], points[0], radius_px=6) > 0.8
+    assert local_share(saliency[0], np.array([[0.0, 0.0]]), radius_px=6) < 0.1
+
+
+def test_distributed_setup_without_torchrun_is_single_process(monkeypatch):
+    from inline_ai.training.trainer import pick_device, setup_distributed
+
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    dist = setup_distributed("cpu")
+    assert (dist.rank, dist.world_size, dist.is_main) == (0, 1, True)
+    assert pick_device("cpu") == "cpu"
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="no CUDA"):
+            pick_device("cuda")
