@@ -91,3 +91,12 @@ def test_evaluate_rejects_a_wrong_view_and_a_missing_split_file(tmp_path, capsys
     assert main([str(tmp_path / "data"), "--model", str(tmp_path / "models" / "lax.json"),
                  "--json", str(tmp_path / "x.json"), "--split", "val"]) == 2
     assert "--split-file" in capsys.readouterr().err
+
+
+def test_best_threshold_separates_present_from_absent():
+    from inline_ai.training.calibrate import best_threshold
+
+    threshold, accuracy = best_threshold([0.9, 0.8, 0.2, 0.1], [True, True, False, False], default=0.3)
+    assert accuracy == 1.0 and threshold == pytest.approx(0.3)  # every value in (0.2, 0.8] works: nearest default
+    threshold, accuracy = best_threshold([0.9, 0.6, 0.55, 0.1], [True, True, False, False], default=0.3)
+    assert accuracy == 1.0 and 0.55 < threshold <= 0.6
