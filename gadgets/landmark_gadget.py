@@ -30,6 +30,9 @@ from . import wire
 from .gadget_config import ConfigError, settings_from_config
 
 log = logging.getLogger("inline_ai_gadgets.landmark_gadget")
+# Gadgetron starts external modules at DEBUG level; keep third-party chatter out of the chain's log.
+for _noisy in ("matplotlib", "PIL", "h5py"):
+    logging.getLogger(_noisy).setLevel(logging.WARNING)
 
 INSTALLED_MODELS_DIR = Path(__file__).resolve().parent.parent / "inline_ai_models"
 

@@ -12,6 +12,8 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "replay": ("inline_ai_gadgets.replay", "stream an ISMRMRD or DICOM series through the gadget and save results"),
     "serve": ("inline_ai_gadgets.serve", "run the gadget as a long-lived server for <connect port=.../> chains"),
+    "openrecon": ("inline_ai_gadgets.openrecon", "serve the OpenRecon / python-ismrmrd-server MRD stream protocol"),
+    "mrd2": ("inline_ai_gadgets.mrd2", "MRD v2 stream adapter: stdin to stdout (needs the mrd2 extra)"),
     "detect": ("inline_ai.detect", "detect landmarks in a landmark npz or ISMRMRD file, write JSON"),
     "evaluate": ("inline_ai.evaluate", "evaluate a model on a landmark dataset directory"),
     "bench": ("inline_ai_gadgets.bench", "time a series through a warm gadget (connect mode)"),
