@@ -45,6 +45,8 @@ train() {  # NAME MINUTES CONFIG [extra args...]
 train sax_cine "$REAL_MIN" config/training/sax_cine.yaml &
 train sax_sigma2mm "$REAL_MIN" config/training/sax_cine.yaml --set sigma_mm=2.0 &
 train sax_sigma6mm "$REAL_MIN" config/training/sax_cine.yaml --set sigma_mm=6.0 &
+train sax_cine_noflip "$REAL_MIN" config/training/sax_cine.yaml \
+  --set "augment={rotation_deg: 20, scale_range: [0.9, 1.1], shift_px: 8, flip_lr_p: 0.0, flip_ud_p: 0.0}" &
 
 # 2) phantom data on the CPU cores (cached as compact prepared sets)
 stamp "phantom data"

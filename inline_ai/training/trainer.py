@@ -287,11 +287,13 @@ def soft_argmax_points(
     n, k, h, w = maps.shape
     flat = maps.reshape(n, k, -1)
     peak, index = flat.max(dim=-1)
-    rows, cols = (index // w).float(), (index % w).float()
-    window = 2 * radius + 1
-    padded = F.pad(maps, (radius, radius, radius, radius))
-    patches = F.unfold(padded.reshape(n * k, 1, h + 2 * radius, w + 2 * radius), window)  # [n*k, win^2, h*w]
-    patch = patches.gather(2, index.reshape(n * k, 1, 1).expand(-1, window * window, 1)).reshape(n, k, window, window)
+    rows, cols = index // w, index % w
+    window, padded_w = 2 * radius + 1, w + 2 * radius
+    padded = F.pad(maps, (radius, radius, radius, radius)).reshape(n, k, -1)
+    steps = torch.arange(window, device=maps.device)
+    flat = (rows[..., None, None] + steps.view(-1, 1)) * padded_w + cols[..., None, None] + steps.view(1, -1)
+    patch = padded.gather(2, flat.reshape(n, k, -1)).reshape(n, k, window, window)
+    rows, cols = rows.to(maps.dtype), cols.to(maps.dtype)
     offsets = torch.arange(-radius, radius + 1, device=maps.device, dtype=maps.dtype)
     mass = patch.sum(dim=(2, 3)).clamp_min(1e-12)
     d_row = (patch.sum(dim=3) * offsets).sum(-1) / mass

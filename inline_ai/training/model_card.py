@@ -1,0 +1,80 @@
+"""Write ``models/MODEL_CARD.md``: a human-readable summary of every model card in a folder.
+
+``python -m inline_ai.training.model_card models`` (reads ``models/*.json``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+
+def _number(value: Any, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def card_section(card: dict[str, Any]) -> str:
+    """Markdown for one card: provenance, inputs, and every evaluation in its metrics."""
+    arch = card.get("architecture", {})
+    lines = [
+        f"## {card['name']}", "",
+        f"- **Learned from:** {card['trained_on']}",
+        f"- **Validated on:** {card['validated_on']}",
+        f"- Views: {', '.join(card['views'])} ({card['sequence']}); landmarks: "
+        f"{', '.join(c for c in card['channels'] if c != 'background')}",
+        f"- Input: {card['input_size'][0]} x {card['input_size'][1]} px at {card['pixel_size_mm']} mm "
+        f"(image / 99.5th percentile, clipped to [0, 2]); output: {card['output']} over "
+        f"{len(card['channels'])} channels",
+        f"- Network: U-Net depth {arch.get('depth', '?')}, base {arch.get('base_channels', '?')} channels, "
+        f"{arch.get('parameters', '?'):,} parameters; heat-map sigma {card.get('heatmap_sigma_mm', '?')} mm"
+        if isinstance(arch.get("parameters"), int) else "- Network: see card",
+        f"- Presence threshold: {card['threshold']}"
+        + (f"; per landmark {card['thresholds']}" if card.get("thresholds") else ""),
+        f"- Files: `{card['file']}` (sha256 `{card['sha256'][:16]}...`)"
+        + (f", TorchScript `{card['torchscript']['file']}`" if card.get("torchscript") else ""),
+        f"- Training command: `{card['training_command']}`; created {card['created']}",
+    ]
+    evaluations = {k: v for k, v in card.get("metrics", {}).items()
+                   if isinstance(v, dict) and "detection_rate" in v and "landmarks" in v}
+    if evaluations:
+        lines += ["", "| evaluation | images | detection rate | mean (mm) | "
+                  + " | ".join(f"{n} mean (mm)" for n in next(iter(evaluations.values()))["landmarks"]) + " |",
+                  "|---|---|---|---|" + "---|" * len(next(iter(evaluations.values()))["landmarks"])]
+        for key, value in evaluations.items():
+            per = " | ".join(_number(v.get("mean_mm")) for v in value["landmarks"].values())
+            where = f"{value.get('dataset', '')}, {value.get('split', '')}"
+            lines.append(f"| {key} ({where}) | {value.get('images', '-')} | "
+                         f"{100 * value['detection_rate']:.1f}% | {_number(value.get('mean_mm'))} | {per} |")
+        for key, value in evaluations.items():
+            if "lv_length" in value:
+                lv = value["lv_length"]
+                lines.append(f"\n{key}: LV length |difference| {_number(lv.get('mean_abs_diff_pct'))} % "
+                             f"(mean), {_number(lv.get('median_abs_diff_pct'))} % (median).")
+            if "arvi_angle" in value:
+                lines.append(f"\n{key}: A-RVI angle |difference| "
+                             f"{_number(value['arvi_angle'].get('mean_abs_diff_deg'))} degrees (mean).")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("folder", type=Path, nargs="?", default=Path("models"))
+    parser.add_argument("--out", type=Path, help="default FOLDER/MODEL_CARD.md")
+    args = parser.parse_args(argv)
+    cards = [json.loads(p.read_text()) for p in sorted(args.folder.glob("*.json"))]
+    cards = [c for c in cards if isinstance(c, dict) and "sha256" in c and "trained_on" in c]
+    if not cards:
+        raise SystemExit(f"no model cards in {args.folder}")
+    text = ("# Model cards\n\nGenerated from the JSON cards by `python -m inline_ai.training.model_card`. "
+            "Training and evaluation details: `docs/training.md`, sim-to-real: `docs/sim2real.md`.\n\n"
+            + "\n".join(card_section(c) for c in cards))
+    out = args.out or args.folder / "MODEL_CARD.md"
+    out.write_text(text)
+    print(f"{len(cards)} cards -> {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
