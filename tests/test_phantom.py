@@ -164,6 +164,13 @@ def test_planes_that_miss_the_valve_have_no_hinge_points():
     assert np.isnan(hinges).all()
 
 
+def test_planning_settings_from_a_dict():
+    case = generate_case("ch4", "cine", 2, planning={"mirror_probability": 1.0, "matrix": [208, 256]})
+    assert case.image.shape[1:] == (208, 256) and bool(case.extra["mirrored"])
+    with pytest.raises(ValueError, match="unknown planning settings"):
+        generate_case("ch4", "cine", 2, planning={"mirror": 1.0})
+
+
 def test_bad_arguments_are_rejected():
     with pytest.raises(ValueError, match="unknown view"):
         generate_case("axial", "cine", 0)

@@ -24,6 +24,9 @@ class AcquisitionSettings:
     banding: bool
     banding_gradient: tuple[float, float]  # off-resonance cycles per mm along (row, col)
     banding_offset: float
+    ghost: float = 0.0  # strength of a respiratory / motion ghost along the phase direction
+    ghost_shift: float = 0.25  # ghost displacement, fraction of the rows
+    noise_variation: float = 0.0  # spatial variation of the noise (parallel imaging g-factor)
 
 
 def draw_acquisition(sequence: str, rng: np.random.Generator) -> AcquisitionSettings:
@@ -39,6 +42,8 @@ def draw_acquisition(sequence: str, rng: np.random.Generator) -> AcquisitionSett
         banding=bool(sequence == "cine" and rng.uniform() < 0.15),
         banding_gradient=(float(cycles * np.cos(angle)), float(cycles * np.sin(angle))),
         banding_offset=float(rng.uniform(0, 1)),
+        ghost=float(rng.uniform(0.02, 0.08)) if rng.uniform() < 0.3 else 0.0,
+        ghost_shift=float(rng.uniform(0.15, 0.5)), noise_variation=float(rng.uniform(0.0, 0.6)),
     )
 
 
@@ -97,8 +102,13 @@ def acquire(image: np.ndarray, settings: AcquisitionSettings, rng: np.random.Gen
     weights = _window(rows, settings.phase_resolution, settings.filter_strength)[:, None] * \
         _window(cols, settings.read_resolution, settings.filter_strength)[None, :]
     blurred = np.fft.ifft2(np.fft.fft2(image) * weights)
+    if settings.ghost > 0:
+        blurred = blurred + settings.ghost * np.roll(blurred, int(settings.ghost_shift * rows), axis=0)
     sigma = noise_reference / settings.snr
-    noisy = blurred + rng.normal(0.0, sigma, size=image.shape) + 1j * rng.normal(0.0, sigma, size=image.shape)
+    if settings.noise_variation > 0:
+        sigma = sigma * np.clip(smooth_field(image.shape, rng, settings.noise_variation, cell=48), 0.5, None)
+    noise = rng.normal(0.0, 1.0, size=image.shape) + 1j * rng.normal(0.0, 1.0, size=image.shape)
+    noisy = blurred + noise * sigma
     out = noisy.real if signed else np.abs(noisy)
     return out.astype(np.float32)
 

@@ -58,6 +58,9 @@ class Heart:
     fat_thickness: float
     fat_groove: float
     scar: Scar | None = None
+    lv_harmonics: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # cos 2θ, cos 3θ amplitudes, phases
+    rv_harmonics: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
+    pulmonary_radius: float = 12.0
 
 
 @dataclass(frozen=True)
@@ -140,7 +143,7 @@ def draw_subject(seed: int, variant: str | None = None) -> Subject:
         lv_radius, wall, ef = u(19, 26), u(11, 15), u(0.60, 0.75)
         length, shortening = u(70, 90), u(0.10, 0.2)
     rv_scale = {"small_rv": u(0.7, 0.85), "large_rv": u(1.2, 1.45)}.get(variant, u(0.9, 1.1))
-    rv_centre, rv_thickness = u(0.5, 0.75), u(0.6, 1.0)
+    rv_centre, rv_thickness = u(0.5, 0.75), u(0.7, 1.15)
     heart = Heart(
         lv_length_ed=length, shortening=shortening, es_time=u(0.3, 0.4),
         lv_radius_ed=lv_radius, lv_ellipticity=u(0.9, 1.1), wall_ed=wall,
@@ -156,6 +159,9 @@ def draw_subject(seed: int, variant: str | None = None) -> Subject:
         papillary_radius=u(3.5, 6.0),
         trabeculation_mm=u(0.5, 2.0), trabeculation_seed=int(rng.integers(2**31)),
         fat_thickness=u(0.5, 3.5), fat_groove=u(3, 10),
+        lv_harmonics=(u(-0.06, 0.06), u(-0.03, 0.03), u(0, 2 * np.pi), u(0, 2 * np.pi)),
+        rv_harmonics=(u(-0.1, 0.1), u(-0.06, 0.06), u(0, 2 * np.pi), u(0, 2 * np.pi)),
+        pulmonary_radius=u(10, 14),
     )
     torso = Torso(
         body_radii=(u(145, 195), u(95, 130)), body_centre_y=u(-5, 5),

@@ -16,7 +16,14 @@ from inline_ai.phantom import acquisition, contrast, groundtruth
 from inline_ai.phantom.anatomy import draw_subject
 from inline_ai.phantom.motion import heart_state
 from inline_ai.phantom.planning import ImagePlane, PlanningSettings, plan_long_axis, plan_sax_stack
-from inline_ai.phantom.scene import HeartPoints, Textures, heart_points, paint_heart, render_torso
+from inline_ai.phantom.scene import (
+    HEART_RADIUS_MM,
+    HeartPoints,
+    Textures,
+    heart_points,
+    paint_heart,
+    render_torso,
+)
 
 SERIES_NAMES = {"cine": "CINE", "lge": "LGE PSIR", "t1": "T1 MAP"}
 VIEW_NAMES = {"sax": "SAX", "ch2": "2CH", "ch3": "3CH", "ch4": "4CH"}
@@ -51,6 +58,30 @@ def _sub_plane_offsets(plane: ImagePlane, samples: int) -> list[float]:
     return list((np.arange(samples) - (samples - 1) / 2.0) * plane.thickness / samples)
 
 
+def plane_heart_points(subject, plane: ImagePlane, offset_mm: float) -> HeartPoints:
+    """Heart-frame coordinates of the plane's pixels near the heart (only a box around it is converted)."""
+    centre = subject.to_patient(np.array([0.0, 0.0, 0.55 * subject.heart.lv_length_ed]))
+    normal = plane.slice_dir
+    origin = plane.centre + offset_mm * normal
+    distance = float((centre - origin) @ normal)
+    rows, cols = plane.shape
+    if abs(distance) >= HEART_RADIUS_MM:
+        return heart_points(subject, np.zeros((0, 3), dtype=np.float32), index=np.zeros(0, dtype=np.int64))
+    reach = np.sqrt(HEART_RADIUS_MM**2 - distance**2)
+    row0, col0 = plane.to_pixels(centre)
+    dy, dx = plane.pixel_spacing
+    r_lo, r_hi = max(int(np.floor(row0 - reach / dy)), 0), min(int(np.ceil(row0 + reach / dy)) + 1, rows)
+    c_lo, c_hi = max(int(np.floor(col0 - reach / dx)), 0), min(int(np.ceil(col0 + reach / dx)) + 1, cols)
+    if r_lo >= r_hi or c_lo >= c_hi:
+        return heart_points(subject, np.zeros((0, 3), dtype=np.float32), index=np.zeros(0, dtype=np.int64))
+    r = np.arange(r_lo, r_hi)
+    c = np.arange(c_lo, c_hi)
+    points = (origin[None, None, :] + ((c - (cols - 1) / 2.0) * dx)[None, :, None] * plane.read_dir[None, None, :]
+              + ((r - (rows - 1) / 2.0) * dy)[:, None, None] * plane.phase_dir[None, None, :])
+    index = (r[:, None] * cols + c[None, :]).ravel()
+    return heart_points(subject, points.reshape(-1, 3).astype(np.float32), index=index)
+
+
 def render_image(subject, state, plane: ImagePlane, torso: np.ndarray, where: list[HeartPoints],
                  values: dict[str, float], textures: Textures) -> tuple[np.ndarray, np.ndarray]:
     """Noise-free image (the heart over the plane's torso image, sampled on the sub-planes of
@@ -70,14 +101,16 @@ def render_image(subject, state, plane: ImagePlane, torso: np.ndarray, where: li
 def generate_case(view: str, sequence: str, subject_seed: int, phases: int | str = 1, *,
                   image_seed: int = 0, variant: str | None = None, field_strength_t: float | None = None,
                   through_plane_samples: int | None = None,
-                  planning: PlanningSettings | None = None) -> LandmarkCase:
+                  planning: PlanningSettings | dict | None = None) -> LandmarkCase:
     """Render one synthetic series with exact landmarks.
 
     view: ``sax`` (a whole stack, base first), ``ch2``, ``ch3`` or ``ch4``; sequence: ``cine``,
     ``lge`` or ``t1``; subject_seed: the subject (anatomy, motion); phases: frames over the R-R
     interval (cine; frame 0 = ED) or ``"ed_es"`` for exactly ED and ES; image_seed: varies
-    planning, contrast, noise for the same subject. Images are ordered phase-major (all slices
-    of a phase, then the next phase). Landmarks are (row, col) pixels, NaN where absent.
+    planning, contrast, noise for the same subject; planning: ``PlanningSettings`` or a dict of
+    its fields (e.g. ``{"mirror_probability": 0.0}`` for the standard SAX display only). Images
+    are ordered phase-major (all slices of a phase, then the next). Landmarks are (row, col)
+    pixels, NaN where absent.
     """
     if view not in VIEWS:
         raise ValueError(f"unknown view {view!r}; expected one of {VIEWS}")
@@ -85,6 +118,12 @@ def generate_case(view: str, sequence: str, subject_seed: int, phases: int | str
         raise ValueError(f"unknown sequence {sequence!r}; expected one of {SEQUENCES}")
     subject = draw_subject(subject_seed, variant)
     rng = np.random.default_rng([int(subject_seed), int(image_seed), VIEWS.index(view), SEQUENCES.index(sequence)])
+    if isinstance(planning, dict):  # e.g. from a YAML training config
+        known = set(PlanningSettings.__dataclass_fields__)
+        unknown = set(planning) - known
+        if unknown:
+            raise ValueError(f"unknown planning settings {sorted(unknown)}; known: {sorted(known)}")
+        planning = PlanningSettings(**{k: tuple(v) if isinstance(v, list) else v for k, v in planning.items()})
     settings = planning or PlanningSettings()
     if view == "sax":
         planes, plan_info = plan_sax_stack(subject, rng, settings)
@@ -123,8 +162,7 @@ def generate_case(view: str, sequence: str, subject_seed: int, phases: int | str
             shading *= acquisition.banding(plane.shape, acq, float(plane.pixel_spacing[0]))
         torso = render_torso(subject, plane.points().reshape(-1, 3), values, float(np.mean(plane.pixel_spacing)),
                              textures)
-        where = [heart_points(subject, plane.points(offset).reshape(-1, 3))
-                 for offset in _sub_plane_offsets(plane, samples)]
+        where = [plane_heart_points(subject, plane, offset) for offset in _sub_plane_offsets(plane, samples)]
         per_plane.append((index, plane, textures, shading, torso, where))
     images, masks, points, lengths, slice_idx, phase_idx, time_list, geometry = [], [], [], [], [], [], [], []
     names = landmark_names(view)

@@ -17,8 +17,10 @@ from inline_ai.phantom.anatomy import Subject
 from inline_ai.phantom.motion import HeartState
 
 LABEL_RV_CAVITY, LABEL_LV_MYOCARDIUM, LABEL_LV_CAVITY = 1, 2, 3
+HEART_RADIUS_MM = 110.0  # everything of the heart lies within this distance of its centre
 AORTA_DIRECTION = np.array([0.15, 0.55, 0.82]) / np.linalg.norm([0.15, 0.55, 0.82])
 ANTEROSEPTAL = np.array([1.0, 1.0, 0.0]) / np.sqrt(2.0)
+PULMONARY_DIRECTION = np.array([-0.39, 0.80, 0.46]) / np.linalg.norm([-0.39, 0.80, 0.46])
 
 
 @dataclass
@@ -49,13 +51,21 @@ def heart_geometry(subject: Subject, state: HeartState, xh: np.ndarray, yh: np.n
     """Signed distances (mm) of the heart's parts at heart-frame points."""
     length = state.lv_length
     ez = state.ellipsoid_z
-    d_epi = shapes.ellipsoid(xh, yh, zh - ez, state.epi_radii)
-    d_endo = shapes.ellipsoid(xh, yh, zh - ez, state.endo_radii)
+    theta = np.arctan2(yh, xh)
+    h2, h3, p2, p3 = subject.heart.lv_harmonics
+    # non-circular LV cross-sections, fading out towards the base so the annulus stays exact
+    fade = np.clip((length - zh) / 15.0, 0.0, 1.0)
+    wobble = (h2 * np.cos(2 * theta + p2) + h3 * np.cos(3 * theta + p3)) * fade
+    d_epi = shapes.ellipsoid(xh, yh, zh - ez, state.epi_radii) - wobble * state.epi_radii[0]
+    d_endo = shapes.ellipsoid(xh, yh, zh - ez, state.endo_radii) - wobble * state.endo_radii[0]
     above_base = zh - length
     lv_epi = np.maximum(d_epi, above_base)
     lv_cavity = np.maximum(d_endo, above_base)
     rx, ry, rz = state.rv_centre
-    d_rv = shapes.ellipsoid(xh - rx, yh - ry, zh - rz, state.rv_radii)
+    g2, g3, q2, q3 = subject.heart.rv_harmonics
+    rv_theta = np.arctan2(yh - ry, xh - rx)
+    d_rv = shapes.ellipsoid(xh - rx, yh - ry, zh - rz, state.rv_radii) - state.rv_radii[1] * (
+        g2 * np.cos(2 * rv_theta + q2) + g3 * np.cos(3 * rv_theta + q3))
     above_tricuspid = zh - state.tricuspid_z
     rv_cavity = np.maximum(np.maximum(d_rv, -lv_epi), above_tricuspid)
     rv_outer = np.maximum(d_rv - subject.heart.rv_wall, above_tricuspid)
@@ -65,7 +75,11 @@ def heart_geometry(subject: Subject, state: HeartState, xh: np.ndarray, yh: np.n
     d_ra = shapes.ellipsoid(xh - ax, yh - ay, zh - az, subject.heart.ra_radii)
     ao_start, ao_end = aorta_segment(subject, state)
     d_ao = shapes.capsule((xh, yh, zh), ao_start, ao_end, subject.heart.aorta_radius)
+    pa_start = np.array([0.5 * rx, ry + 0.9 * state.rv_radii[1], state.tricuspid_z - 8.0], dtype=np.float32)
+    d_pa = shapes.capsule((xh, yh, zh), pa_start, (pa_start + 55.0 * PULMONARY_DIRECTION).astype(np.float32),
+                          subject.heart.pulmonary_radius)
     return {
+        "pulmonary": np.maximum(d_pa, -lv_epi),
         "lv_epi": lv_epi, "lv_cavity": lv_cavity, "lv_endo": d_endo, "rv_cavity": rv_cavity,
         "rv_outer": rv_outer, "la": np.maximum(d_la, -above_base), "ra": np.maximum(d_ra, -above_tricuspid),
         "aorta": d_ao,
@@ -150,8 +164,11 @@ def render_torso(subject: Subject, points: np.ndarray, values: dict[str, float],
     abdomen = values["muscle"] * 1.3 + 0.2 * values["fat"]
     painter.paint(np.maximum(cavity, -below), abdomen * tissue_tex)
     lx, ly, lz = torso.liver_radii
+    liver = values["liver"] * tissue_tex
+    if textures is not None and textures.vessels is not None:  # hepatic vessels
+        liver = liver + 0.5 * textures.vessels * (values["blood"] - liver)
     painter.paint(np.maximum(shapes.ellipsoid(x + 35.0, y - 5.0, z - (dome - lz + 5.0), (lx, ly, lz)), -below + 3.0),
-                  values["liver"] * tissue_tex)
+                  liver)
     painter.paint(np.maximum(shapes.ellipsoid(x - 75.0, y + 10.0, z - (dome - 45.0),
                                               (torso.stomach_radius,) * 3), -below + 3.0),
                   values["stomach"] * tissue_tex)
@@ -177,14 +194,18 @@ class HeartPoints:
     z: np.ndarray
 
 
-def heart_points(subject: Subject, points: np.ndarray, radius_mm: float = 110.0) -> HeartPoints:
-    """Select the points within ``radius_mm`` of the heart and convert them to the heart frame."""
+def heart_points(subject: Subject, points: np.ndarray, radius_mm: float = HEART_RADIUS_MM,
+                 index: np.ndarray | None = None) -> HeartPoints:
+    """Select the points within ``radius_mm`` of the heart and convert them to the heart frame.
+
+    ``index`` gives each point's position in the flattened image (default: 0..N-1)."""
     local = subject.to_heart(points).astype(np.float32)
     centre_z = np.float32(0.55 * subject.heart.lv_length_ed)
     dist_sq = local[:, 0] ** 2 + local[:, 1] ** 2 + (local[:, 2] - centre_z) ** 2
-    near = np.flatnonzero(dist_sq < radius_mm**2)
-    return HeartPoints(index=near, x=np.ascontiguousarray(local[near, 0]), y=np.ascontiguousarray(local[near, 1]),
-                       z=np.ascontiguousarray(local[near, 2]))
+    keep = np.flatnonzero(dist_sq < radius_mm**2)
+    near = keep if index is None else np.asarray(index)[keep]
+    return HeartPoints(index=near, x=np.ascontiguousarray(local[keep, 0]), y=np.ascontiguousarray(local[keep, 1]),
+                       z=np.ascontiguousarray(local[keep, 2]))
 
 
 def paint_heart(subject: Subject, state: HeartState, where: HeartPoints, background: np.ndarray,
@@ -206,7 +227,7 @@ def paint_heart(subject: Subject, state: HeartState, where: HeartPoints, backgro
     myo = values["myocardium"] * tex_t
     blood = values["blood"] * tex_b
     outer = np.minimum(np.minimum(geo["lv_epi"], geo["rv_outer"]), np.minimum(geo["la"] - 2.0, geo["ra"] - 2.0))
-    outer = np.minimum(outer, geo["aorta"] - 2.0)
+    outer = np.minimum(np.minimum(outer, geo["aorta"] - 2.0), geo["pulmonary"] - 2.0)
     groove = subject.heart.fat_groove * (np.exp(-(((zh - state.lv_length) / 10.0) ** 2))
                                          + 0.6 * np.exp(-(((zh - state.tricuspid_z) / 10.0) ** 2)))
     phases = np.random.default_rng(subject.heart.trabeculation_seed + 1).uniform(0, 2 * np.pi, size=3)
@@ -217,11 +238,14 @@ def paint_heart(subject: Subject, state: HeartState, where: HeartPoints, backgro
     painter.paint(np.minimum(geo["la"] - 2.0, geo["ra"] - 2.0), myo, near)
     painter.paint(geo["aorta"] - 2.0, myo, near)
     painter.paint(geo["rv_outer"], myo, near)
+    painter.paint(geo["pulmonary"] - 2.0, myo, near)
     painter.paint(geo["lv_epi"], myo, near)
     painter.paint(geo["la"], blood, near)
     painter.paint(geo["ra"], blood, near)
     trabeculae = _trabeculae(subject, state, xh, yh, zh)
-    painter.paint(geo["rv_cavity"] + 0.5 * trabeculae, values.get("rv_blood", values["blood"]) * tex_b, near)
+    rv_blood = values.get("rv_blood", values["blood"]) * tex_b
+    painter.paint(geo["rv_cavity"] + 0.5 * trabeculae, rv_blood, near)
+    painter.paint(geo["pulmonary"], rv_blood, near)
     painter.paint(geo["lv_cavity"] + trabeculae, blood, near)
     painter.paint(_papillary(subject, state, xh, yh, zh), myo, near)
     aorta_lumen = geo["aorta"]
