@@ -4,6 +4,8 @@
 #   phantom data is made meanwhile on the CPU cores; then the phantom-trained models start.
 # Everything lands in $OUT/results.tar.gz (models with cards, checkpoints, logs, splits).
 # SMOKE=1 runs the same steps with tiny settings on CPU (to test this script before the GPU run).
+# TRAIN_GROUPS="real phantom" (default both): real = the ACDC-trained SAX models and the sigma study;
+# phantom = phantom data + lax_cine, sax_sim2real, sax_cine_mixed.
 set -u
 OUT=${OUT:-out/device}
 WORK=${WORK:-runs/device}
@@ -12,6 +14,7 @@ REAL_MIN=${REAL_MIN:-6.5}       # wall-clock limit of the real-data trainings (m
 PHANTOM_MIN=${PHANTOM_MIN:-5.5} # ... of the phantom-trained ones (they start after the phantom data is made)
 HARD_S=${HARD_S:-500}           # every training is interrupted (SIGINT) this many seconds after the start
 WORKERS=${WORKERS:-12}
+TRAIN_GROUPS=${TRAIN_GROUPS:-real phantom}
 if [ -d .whl ]; then  # wheels carried for packages the GPU image lacks (ismrmrd for inline_ai.mrd_files)
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
     && export PYTHONPATH=/tmp/site
@@ -42,13 +45,16 @@ train() {  # NAME MINUTES CONFIG [extra args...]
 }
 
 # 1) real-data SAX models and the heat-map sigma study (same recipe, sigma 2 / 4 / 6 mm)
+if [[ " $TRAIN_GROUPS " == *" real "* ]]; then
 train sax_cine "$REAL_MIN" config/training/sax_cine.yaml &
 train sax_sigma2mm "$REAL_MIN" config/training/sax_cine.yaml --set sigma_mm=2.0 &
 train sax_sigma6mm "$REAL_MIN" config/training/sax_cine.yaml --set sigma_mm=6.0 &
 train sax_cine_noflip "$REAL_MIN" config/training/sax_cine.yaml \
   --set "augment={rotation_deg: 20, scale_range: [0.9, 1.1], shift_px: 8, flip_lr_p: 0.0, flip_ud_p: 0.0}" &
+fi
 
 # 2) phantom data on the CPU cores (cached as compact prepared sets)
+if [[ " $TRAIN_GROUPS " == *" phantom "* ]]; then
 stamp "phantom data"
 if [ "${SMOKE:-0}" = 1 ]; then
   SIM=(--set "sources=[{path: $WORK/ph_sax, prepared: $WORK/ph_sax.npz, kind: synthetic, phantom: {views: [sax], subjects: 3, phases: 1, first_seed: 100000}}]")
@@ -67,6 +73,7 @@ stamp "phantom data done (exit $?)"
 train lax_cine "$PHANTOM_MIN" config/training/lax_cine.yaml "${LAX[@]}" &
 train sax_sim2real "$PHANTOM_MIN" config/training/sax_sim2real.yaml "${SIM[@]}" &
 train sax_cine_mixed "$PHANTOM_MIN" config/training/sax_cine_mixed.yaml "${MIX[@]}" &
+fi
 wait
 stamp "all trainings finished"
 
