@@ -120,6 +120,31 @@ def _papillary(subject: Subject, state: HeartState, xh: np.ndarray, yh: np.ndarr
     return distance
 
 
+def mitral_opening_deg(state: HeartState, es_time: float) -> float:
+    """Leaflet angle from the long axis: ~80 deg closed (systole), ~20 deg open (diastole)."""
+    t = state.time % 1.0
+    if t <= es_time + 0.04:
+        return 80.0
+    filling = min((t - es_time - 0.04) / 0.06, 1.0)
+    return 80.0 - 60.0 * filling
+
+
+def _mitral_leaflets(subject: Subject, state: HeartState, xh: np.ndarray, yh: np.ndarray, zh: np.ndarray
+                     ) -> np.ndarray:
+    """Signed distance to the mitral leaflets: a thin cone shell hanging from the annulus ring."""
+    r1, r2 = state.annulus_radii
+    mean_radius = 0.5 * (r1 + r2)
+    rho = np.sqrt((xh / r1) ** 2 + (yh / r2) ** 2) * mean_radius  # radial coordinate, annulus at mean_radius
+    angle = np.deg2rad(mitral_opening_deg(state, subject.heart.es_time))
+    length = 0.75 * mean_radius
+    # segment in the (rho, z) half-plane from the annulus to the leaflet tips
+    a_rho, a_z = mean_radius, state.lv_length
+    b_rho, b_z = mean_radius - length * np.sin(angle), state.lv_length - length * np.cos(angle)
+    vr, vz = b_rho - a_rho, b_z - a_z
+    h = np.clip(((rho - a_rho) * vr + (zh - a_z) * vz) / (vr * vr + vz * vz), 0.0, 1.0)
+    return np.hypot(rho - a_rho - h * vr, zh - a_z - h * vz) - 1.0
+
+
 def _scar_mask(subject: Subject, state: HeartState, xh: np.ndarray, yh: np.ndarray, zh: np.ndarray,
                d_endo: np.ndarray) -> np.ndarray:
     """Signed-distance-like field of the scar (negative inside) within the LV wall."""
@@ -248,6 +273,7 @@ def paint_heart(subject: Subject, state: HeartState, where: HeartPoints, backgro
     painter.paint(geo["pulmonary"], rv_blood, near)
     painter.paint(geo["lv_cavity"] + trabeculae, blood, near)
     painter.paint(_papillary(subject, state, xh, yh, zh), myo, near)
+    painter.paint(np.maximum(_mitral_leaflets(subject, state, xh, yh, zh), geo["aorta"] + 1.0), 0.8 * myo, near)
     aorta_lumen = geo["aorta"]
     painter.paint(aorta_lumen, blood, near)
     scar = _scar_mask(subject, state, xh, yh, zh, geo["lv_endo"])
