@@ -41,6 +41,10 @@ def test_mrd_round_trip_sax_stack(tmp_path):
         np.testing.assert_allclose(image.field_of_view[:2], fov, rtol=1e-5)
     meta = get_meta(images[len(images) // 2])
     assert meta["SeriesDescription"] == "CINE SAX"
+    es = images[-1]  # phase-major: the last image is from the ES phase
+    expected_ms = float(case.extra["es_time"]) * float(case.extra["rr_interval_ms"])
+    assert float(get_meta(es)["TriggerTime"]) == pytest.approx(expected_ms, abs=0.1)
+    assert es.physiology_time_stamp[0] == round(expected_ms / 2.5) and images[0].physiology_time_stamp[0] == 0
 
 
 def test_cli_writes_npz_and_h5(tmp_path, capsys):

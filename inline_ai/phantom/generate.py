@@ -30,6 +30,11 @@ VIEW_NAMES = {"sax": "SAX", "ch2": "2CH", "ch3": "3CH", "ch4": "4CH"}
 DIASTOLE_TIME = 0.75  # single-frame sequences (LGE, T1 maps) are triggered in mid-diastole
 
 
+def rr_interval_ms(subject_seed: int) -> float:
+    """The subject's R-R interval (heart rate 55-95 bpm), from its own stream of the seed."""
+    return 60000.0 / float(np.random.default_rng([int(subject_seed), 31]).uniform(55.0, 95.0))
+
+
 def cardiac_times(sequence: str, phases: int | str, es_time: float) -> list[float]:
     """Time points (fractions of R-R, 0 = ED) for ``phases`` = count or ``"ed_es"``."""
     if phases == "ed_es":
@@ -196,6 +201,7 @@ def generate_case(view: str, sequence: str, subject_seed: int, phases: int | str
                                         ).astype(np.float32),
         "drawn_shortening_pct": np.asarray(100.0 * heart.shortening, dtype=np.float32),
         "es_time": np.asarray(heart.es_time, dtype=np.float32),
+        "rr_interval_ms": np.asarray(rr_interval_ms(subject_seed), dtype=np.float32),
         "cardiac_time": np.asarray(time_list, dtype=np.float32),
         "phase_index": np.asarray(phase_idx, dtype=np.int16),
         "position": geometry_arr[:, 0:3], "read_dir": geometry_arr[:, 3:6],

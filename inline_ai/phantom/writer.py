@@ -9,6 +9,7 @@ import numpy as np
 from inline_ai.dataset import LandmarkCase, save_case
 from inline_ai.mrd_files import HeaderSpec, make_header, make_image, write_images
 
+TICK_MS = 2.5  # ISMRMRD time stamps count 2.5 ms ticks
 SEQUENCE_TYPES = {"cine": "TrueFISP", "lge": "PSIR", "t1": "MOLLI T1 map"}
 
 
@@ -41,9 +42,13 @@ def write_mrd(path: str | Path, case: LandmarkCase, series_index: int = 1) -> Pa
         field_strength_t=float(extra.get("field_strength_t", 1.5)), vendor="inline-ai phantom",
         sequence_type=SEQUENCE_TYPES[case.sequence]))
     pixels = to_uint16(case)
+    rr_ms = float(extra.get("rr_interval_ms", 1000.0))
+    times = np.asarray(extra.get("cardiac_time", np.zeros(count)), dtype=float)
     images = []
     for n in range(count):
-        meta = {"SeriesDescription": description, "PhantomView": case.view}
+        trigger_ms = float(times[n]) * rr_ms
+        meta = {"SeriesDescription": description, "PhantomView": case.view, "TriggerTime": f"{trigger_ms:.1f}",
+                "PhantomLVLengthMM": f"{float(extra['lv_length_mm'][n]):.3f}" if "lv_length_mm" in extra else ""}
         if np.any(np.isfinite(case.landmarks[n])):
             meta["PhantomLandmarks"] = [f"{v:.3f}" for v in case.landmarks[n].ravel()]
         images.append(make_image(
@@ -51,6 +56,7 @@ def write_mrd(path: str | Path, case: LandmarkCase, series_index: int = 1) -> Pa
             position=extra["position"][n], read_dir=extra["read_dir"][n], phase_dir=extra["phase_dir"][n],
             slice_dir=extra["slice_dir"][n], series_index=series_index, image_index=n,
             slice=int(slices[n]), phase=int(phases[n]), meta=meta))
+        images[-1].physiology_time_stamp[0] = int(round(trigger_ms / TICK_MS))
     return write_images(path, header, {"image_1": images})
 
 
