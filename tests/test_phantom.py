@@ -164,6 +164,23 @@ def test_planes_that_miss_the_valve_have_no_hinge_points():
     assert np.isnan(hinges).all()
 
 
+def test_apex_absent_when_the_lv_leaves_the_image():
+    from inline_ai.phantom import groundtruth
+    from inline_ai.phantom.planning import ImagePlane
+
+    subject = draw_subject(7)
+    state = heart_state(subject.heart, 0.0)
+    plane = ImagePlane(centre=np.zeros(3), read_dir=np.array([1.0, 0, 0]), phase_dir=np.array([0, 1.0, 0]),
+                       pixel_spacing=(1.5, 1.5), shape=(50, 50), thickness=8.0)
+    reference = np.array([40.0, 25.0])
+    inside = np.zeros((50, 50), dtype=np.uint8)
+    inside[5:30, 20:30] = 2
+    assert np.isfinite(groundtruth.epicardial_apex(inside, reference, subject, state, plane)).all()
+    cut = np.zeros((50, 50), dtype=np.uint8)
+    cut[0:30, 20:30] = 2  # the LV runs out of the top of the image
+    assert np.isnan(groundtruth.epicardial_apex(cut, reference, subject, state, plane)).all()
+
+
 def test_planning_settings_from_a_dict():
     case = generate_case("ch4", "cine", 2, planning={"mirror_probability": 1.0, "matrix": [208, 256]})
     assert case.image.shape[1:] == (208, 256) and bool(case.extra["mirrored"])

@@ -119,6 +119,9 @@ def epicardial_apex(mask: np.ndarray, reference: np.ndarray, subject: Subject, s
     spacing = np.asarray(plane.pixel_spacing)
     distance = np.hypot(*((lv - reference) * spacing).T)
     best = lv[int(np.argmax(distance))]
+    rows, cols = mask.shape
+    if best[0] in (0, rows - 1) or best[1] in (0, cols - 1):
+        return np.full(2, np.nan, dtype=np.float32)  # the LV runs out of the image: apex not in it
     offsets = np.mgrid[-1.5:1.51:0.1, -1.5:1.51:0.1].reshape(2, -1).T
     candidates = best + offsets
     inside = _lv_inside(subject, state, plane, candidates)
