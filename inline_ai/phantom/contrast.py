@@ -43,7 +43,6 @@ class SequenceParameters:
     sequence: str
     field_strength_t: float
     flip_angle_deg: float = 60.0
-    inversion_time_ms: float = 0.0
     post_contrast: bool = False
     lge_magnitude: bool = False
 
@@ -56,7 +55,7 @@ def draw_sequence(sequence: str, rng: np.random.Generator, field_strength_t: flo
     field = float(field_strength_t) if field_strength_t else float(rng.choice([1.5, 3.0], p=[0.6, 0.4]))
     return SequenceParameters(sequence=sequence, field_strength_t=field,
                               flip_angle_deg=float(rng.uniform(40, 75)),
-                              inversion_time_ms=0.0, post_contrast=bool(rng.uniform() < 0.3),
+                              post_contrast=bool(rng.uniform() < 0.3),
                               lge_magnitude=bool(rng.uniform() < 0.5))
 
 
