@@ -61,6 +61,7 @@ class Heart:
     lv_harmonics: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # cos 2θ, cos 3θ amplitudes, phases
     rv_harmonics: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
     pulmonary_radius: float = 12.0
+    groove_fill_mm: float = 10.0  # how far fat fills the creases between chambers
 
 
 @dataclass(frozen=True)
@@ -161,7 +162,7 @@ def draw_subject(seed: int, variant: str | None = None) -> Subject:
         fat_thickness=u(0.5, 3.5), fat_groove=u(3, 10),
         lv_harmonics=(u(-0.06, 0.06), u(-0.03, 0.03), u(0, 2 * np.pi), u(0, 2 * np.pi)),
         rv_harmonics=(u(-0.1, 0.1), u(-0.06, 0.06), u(0, 2 * np.pi), u(0, 2 * np.pi)),
-        pulmonary_radius=u(10, 14),
+        pulmonary_radius=u(10, 14), groove_fill_mm=u(4, 20),
     )
     torso = Torso(
         body_radii=(u(145, 195), u(95, 130)), body_centre_y=u(-5, 5),

@@ -251,7 +251,10 @@ def paint_heart(subject: Subject, state: HeartState, where: HeartPoints, backgro
     tex_b = blood_tex[near] if textures is not None else 1.0
     myo = values["myocardium"] * tex_t
     blood = values["blood"] * tex_b
-    outer = np.minimum(np.minimum(geo["lv_epi"], geo["rv_outer"]), np.minimum(geo["la"] - 2.0, geo["ra"] - 2.0))
+    # fat fills the interventricular and atrioventricular grooves: a smooth union closes the creases
+    crease = subject.heart.groove_fill_mm
+    ventricles = shapes.smooth_union(geo["lv_epi"], geo["rv_outer"], crease)
+    outer = shapes.smooth_union(ventricles, np.minimum(geo["la"] - 2.0, geo["ra"] - 2.0), crease)
     outer = np.minimum(np.minimum(outer, geo["aorta"] - 2.0), geo["pulmonary"] - 2.0)
     groove = subject.heart.fat_groove * (np.exp(-(((zh - state.lv_length) / 10.0) ** 2))
                                          + 0.6 * np.exp(-(((zh - state.tricuspid_z) / 10.0) ** 2)))

@@ -44,3 +44,9 @@ def capsule(points: tuple[np.ndarray, np.ndarray, np.ndarray], start: np.ndarray
 def occupancy(distance: np.ndarray, edge_mm: float) -> np.ndarray:
     """Fraction of a pixel of footprint ``edge_mm`` inside the surface (linear ramp, box filter)."""
     return np.clip(0.5 - distance / edge_mm, 0.0, 1.0)
+
+
+def smooth_union(a: np.ndarray, b: np.ndarray, radius_mm: float) -> np.ndarray:
+    """Union of two shapes with the concave crease between them filled (polynomial smooth minimum)."""
+    h = np.maximum(radius_mm - np.abs(a - b), 0.0) / radius_mm
+    return np.minimum(a, b) - h * h * radius_mm * 0.25
