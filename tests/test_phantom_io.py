@@ -27,6 +27,9 @@ def test_mrd_round_trip_sax_stack(tmp_path):
     slices = int(case.slice_index.max()) + 1
     assert limits.phase.maximum == 1 and limits.slice.maximum == slices - 1
     assert header.measurementInformation.seriesDescription == "CINE SAX"
+    assert header.sequenceParameters.sequence_type == "TrueFISP"
+    assert header.sequenceParameters.flipAngle_deg[0] == pytest.approx(float(case.extra["flip_angle_deg"]), abs=0.01)
+    assert 2.5 < header.sequenceParameters.TR[0] < 4.0 and not header.sequenceParameters.TI
     rows, cols = case.image.shape[1:]
     assert header.encoding[0].reconSpace.matrixSize.x == cols and header.encoding[0].reconSpace.matrixSize.y == rows
     expected = to_uint16(case)

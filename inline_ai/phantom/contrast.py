@@ -43,6 +43,8 @@ class SequenceParameters:
     sequence: str
     field_strength_t: float
     flip_angle_deg: float = 60.0
+    repetition_time_ms: float = 3.2  # of the readout
+    inversion_time_ms: float = 0.0  # LGE only: chosen to null the nominal post-contrast myocardium
     post_contrast: bool = False
     lge_magnitude: bool = False
 
@@ -53,10 +55,17 @@ def draw_sequence(sequence: str, rng: np.random.Generator, field_strength_t: flo
     if sequence not in ("cine", "lge", "t1"):
         raise ValueError(f"unknown sequence {sequence!r}; expected cine, lge or t1")
     field = float(field_strength_t) if field_strength_t else float(rng.choice([1.5, 3.0], p=[0.6, 0.4]))
-    return SequenceParameters(sequence=sequence, field_strength_t=field,
-                              flip_angle_deg=float(rng.uniform(40, 75)),
-                              post_contrast=bool(rng.uniform() < 0.3),
-                              lge_magnitude=bool(rng.uniform() < 0.5))
+    flip = float(rng.uniform(40, 75) if sequence == "cine" else rng.uniform(20, 45))
+    post_contrast = bool(rng.uniform() < 0.3)
+    magnitude = bool(rng.uniform() < 0.5)
+    field_factor = 1.2 if field > 2.0 else 1.0
+    # the technologist sets TI from a TI scout: near the nominal null point, never exact
+    inversion = POST_CONTRAST_T1["myocardium"] * field_factor * np.log(2.0) * rng.uniform(0.93, 1.07)
+    return SequenceParameters(sequence=sequence, field_strength_t=field, flip_angle_deg=flip,
+                              repetition_time_ms=float(rng.uniform(2.6, 3.8) if sequence == "cine"
+                                                       else rng.uniform(4.0, 8.0)),
+                              inversion_time_ms=float(inversion) if sequence == "lge" else 0.0,
+                              post_contrast=post_contrast, lge_magnitude=magnitude)
 
 
 def relaxation(field_strength_t: float, rng: np.random.Generator) -> dict[str, tuple[float, float, float]]:
@@ -90,8 +99,8 @@ def tissue_values(params: SequenceParameters, rng: np.random.Generator) -> dict[
         if params.post_contrast:
             return post
         return {name: t1 for name, (t1, _, _) in tissues.items()}
-    # LGE: inversion time near the myocardial null point, with the usual small setting error
-    ti = post["myocardium"] * np.log(2.0) * rng.uniform(0.93, 1.07)
+    # LGE: the subject's tissue T1s (drawn above) against the technologist's inversion time
+    ti = params.inversion_time_ms
     values = {}
     for name, t1 in post.items():
         pd = tissues[name][2]

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import ismrmrd.xsd as xsd
 import numpy as np
 
 from inline_ai.dataset import LandmarkCase, save_case
-from inline_ai.mrd_files import HeaderSpec, make_header, make_image, write_images
+from inline_ai.mrd_files import HeaderSpec, make_header, make_image, parse_header, write_images
 
 TICK_MS = 2.5  # ISMRMRD time stamps count 2.5 ms ticks
 SEQUENCE_TYPES = {"cine": "TrueFISP", "lge": "PSIR", "t1": "MOLLI T1 map"}
@@ -35,12 +36,12 @@ def write_mrd(path: str | Path, case: LandmarkCase, series_index: int = 1) -> Pa
     slices = case.slice_index if case.slice_index is not None else np.zeros(count, dtype=int)
     phases = np.asarray(extra.get("phase_index", np.zeros(count, dtype=int)))
     description = str(extra.get("series_description", f"{case.sequence.upper()} {case.view.upper()}"))
-    header = make_header(HeaderSpec(
+    header = _with_sequence_parameters(make_header(HeaderSpec(
         matrix=(cols, rows), fov_mm=(cols * col_mm, rows * row_mm, thickness),
         phases=int(phases.max()) + 1, slices=int(np.max(slices)) + 1, series_description=description,
         protocol_name=f"inline-ai phantom {case.view} {case.sequence}",
         field_strength_t=float(extra.get("field_strength_t", 1.5)), vendor="inline-ai phantom",
-        sequence_type=SEQUENCE_TYPES[case.sequence]))
+        sequence_type=SEQUENCE_TYPES[case.sequence])), extra)
     pixels = to_uint16(case)
     rr_ms = float(extra.get("rr_interval_ms", 1000.0))
     times = np.asarray(extra.get("cardiac_time", np.zeros(count)), dtype=float)
@@ -58,6 +59,21 @@ def write_mrd(path: str | Path, case: LandmarkCase, series_index: int = 1) -> Pa
             slice=int(slices[n]), phase=int(phases[n]), meta=meta))
         images[-1].physiology_time_stamp[0] = int(round(trigger_ms / TICK_MS))
     return write_images(path, header, {"image_1": images})
+
+
+def _with_sequence_parameters(header_xml: str, extra: dict[str, np.ndarray]) -> str:
+    """Add TR, TE, TI and flip angle (when the case records them) to the header's sequenceParameters."""
+    if "flip_angle_deg" not in extra:
+        return header_xml
+    header = parse_header(header_xml)
+    params = header.sequenceParameters
+    tr = float(extra.get("repetition_time_ms", 0.0))
+    params.TR = [round(tr, 3)]
+    params.TE = [round(tr / 2.0, 3)]  # balanced / gradient-echo readouts: TE about TR / 2
+    params.flipAngle_deg = [round(float(extra["flip_angle_deg"]), 2)]
+    if float(extra.get("inversion_time_ms", 0.0)) > 0:
+        params.TI = [round(float(extra["inversion_time_ms"]), 2)]
+    return xsd.ToXML(header)
 
 
 def write_npz(path: str | Path, case: LandmarkCase) -> Path:
