@@ -79,6 +79,8 @@ class Torso:
     spine_y: float
     stomach_radius: float
     outline_harmonics: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # 2nd, 3rd amplitude, phases
+    rib_spacing: float = 30.0
+    rib_width: float = 11.0
 
 
 @dataclass(frozen=True)
@@ -171,6 +173,7 @@ def draw_subject(seed: int, variant: str | None = None) -> Subject:
         diaphragm_z=0.0, liver_radii=(u(120, 150), u(85, 110), u(110, 140)),
         spine_y=u(40, 60), stomach_radius=u(30, 50),
         outline_harmonics=(u(-0.06, 0.06), u(-0.04, 0.04), u(0, 2 * np.pi), u(0, 2 * np.pi)),
+        rib_spacing=u(26, 36), rib_width=u(9, 14),
     )
     axes = _heart_axes(rng)
     apex = np.array([u(45, 75), 0.0, u(-50, -30)])

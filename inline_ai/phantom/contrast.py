@@ -90,7 +90,7 @@ def tissue_values(params: SequenceParameters, rng: np.random.Generator) -> dict[
     tissues = relaxation(params.field_strength_t, rng)
     if params.sequence == "cine":
         values = {name: bssfp_signal(t1, t2, pd, params.flip_angle_deg) for name, (t1, t2, pd) in tissues.items()}
-        values["lung"] *= 0.25  # very short T2*: lung parenchyma is nearly black
+        values["lung"] *= float(rng.uniform(0.1, 0.5))  # very short T2*: lung parenchyma is nearly black
         values["air"] = values["bone"] = 0.0
         return values
     field_factor = 1.2 if params.field_strength_t > 2.0 else 1.0

@@ -176,10 +176,18 @@ def render_torso(subject: Subject, points: np.ndarray, values: dict[str, float],
                                  + harmonics[1] * np.cos(3 * angle + harmonics[3]))
     painter.paint(shapes.ellipse(x, y, (rx, ry)) - outline, values["fat"] * tissue_tex)
     fat = torso.subcutaneous_fat
-    painter.paint(shapes.ellipse(x, y, (rx - fat, ry - fat)) - outline, values["muscle"] * tissue_tex)
+    muscle_outer = shapes.ellipse(x, y, (rx - fat, ry - fat)) - outline
+    painter.paint(muscle_outer, values["muscle"] * tissue_tex)
     # thoracic cavity: lung (with small vessels) above the diaphragm dome, abdomen below
     wall = fat + torso.chest_wall
     cavity = shapes.ellipse(x, y + 12.0, (rx - wall - 12.0, ry - wall - 18.0)) - outline
+    # ribs: bands in the inner chest wall, tilted down anteriorly, ~30 mm apart (cortex dark, marrow grey)
+    spacing = torso.rib_spacing
+    tilted = z + 0.45 * y + 5.0 * np.sin(x / 45.0)
+    rib = np.abs(np.mod(tilted, spacing) - 0.5 * spacing) - torso.rib_width / 2.0
+    in_wall = np.maximum(np.maximum(muscle_outer + 0.4 * torso.chest_wall, -cavity - 3.0), rib)
+    painter.paint(in_wall, 0.5 * values["muscle"])
+    painter.paint(in_wall + 1.5, 0.5 * values["marrow"] * tissue_tex)
     dome = torso.diaphragm_z + 25.0 - 0.0012 * (x + 30.0) ** 2 - 0.002 * (y + 10.0) ** 2
     below = dome - z
     lung = values["lung"]
