@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
 from inline_ai.phantom.planning import ImagePlane
 
@@ -69,10 +68,19 @@ def coil_sensitivity(plane: ImagePlane, settings: AcquisitionSettings, body_radi
     total /= float(np.median(total))
     shading = ((1.0 - settings.coil_strength) + settings.coil_strength * total).reshape(coarse_shape)
     # coarse pixel k sits at fine pixel (k - (n_coarse - 1) / 2) * step + (n_fine - 1) / 2
-    rows = (np.arange(plane.shape[0]) - (plane.shape[0] - 1) / 2.0) / step + (coarse_shape[0] - 1) / 2.0
-    cols = (np.arange(plane.shape[1]) - (plane.shape[1] - 1) / 2.0) / step + (coarse_shape[1] - 1) / 2.0
-    grid = np.meshgrid(rows, cols, indexing="ij")
-    return ndimage.map_coordinates(shading, grid, order=1, mode="nearest").astype(np.float32)
+    return (_interpolation(plane.shape[0], coarse_shape[0], step) @ shading
+            @ _interpolation(plane.shape[1], coarse_shape[1], step).T).astype(np.float32)
+
+
+def _interpolation(n_fine: int, n_coarse: int, step: int) -> np.ndarray:
+    """Linear weights from a centred coarse grid (``step`` fine pixels apart) to the fine grid."""
+    position = np.clip((np.arange(n_fine) - (n_fine - 1) / 2.0) / step + (n_coarse - 1) / 2.0, 0, n_coarse - 1)
+    low = np.clip(np.floor(position).astype(int), 0, n_coarse - 2)
+    frac = position - low
+    weights = np.zeros((n_fine, n_coarse), dtype=np.float32)
+    weights[np.arange(n_fine), low] = 1.0 - frac
+    weights[np.arange(n_fine), low + 1] += frac
+    return weights
 
 
 def banding(shape: tuple[int, int], settings: AcquisitionSettings, pixel_mm: float) -> np.ndarray:
@@ -95,9 +103,17 @@ def _window(n: int, fraction: float, filter_strength: float) -> np.ndarray:
     return (kept * taper).astype(np.float32)
 
 
+def noise_map(shape: tuple[int, int], settings: AcquisitionSettings, rng: np.random.Generator) -> np.ndarray:
+    """Relative noise level over the image (parallel-imaging g-factor like), >= 0.5."""
+    if settings.noise_variation <= 0:
+        return np.ones(shape, dtype=np.float32)
+    return np.clip(smooth_field(shape, rng, settings.noise_variation, cell=48), 0.5, None)
+
+
 def acquire(image: np.ndarray, settings: AcquisitionSettings, rng: np.random.Generator, noise_reference: float,
-            signed: bool = False) -> np.ndarray:
-    """k-space truncation, then complex noise; magnitude (Rician) unless ``signed`` (PSIR: real part)."""
+            signed: bool = False, noise_level: np.ndarray | None = None) -> np.ndarray:
+    """k-space truncation, then complex noise (times ``noise_level``, a per-pixel factor); magnitude
+    (Rician) unless ``signed`` (PSIR and maps: real part, Gaussian)."""
     rows, cols = image.shape
     weights = _window(rows, settings.phase_resolution, settings.filter_strength)[:, None] * \
         _window(cols, settings.read_resolution, settings.filter_strength)[None, :]
@@ -105,19 +121,34 @@ def acquire(image: np.ndarray, settings: AcquisitionSettings, rng: np.random.Gen
     if settings.ghost > 0:
         blurred = blurred + settings.ghost * np.roll(blurred, int(settings.ghost_shift * rows), axis=0)
     sigma = noise_reference / settings.snr
-    if settings.noise_variation > 0:
-        sigma = sigma * np.clip(smooth_field(image.shape, rng, settings.noise_variation, cell=48), 0.5, None)
+    if noise_level is not None:
+        sigma = sigma * noise_level
     noise = rng.normal(0.0, 1.0, size=image.shape) + 1j * rng.normal(0.0, 1.0, size=image.shape)
     noisy = blurred + noise * sigma
     out = noisy.real if signed else np.abs(noisy)
     return out.astype(np.float32)
 
 
+def linear_upsampling(n_out: int, n_in: int) -> np.ndarray:
+    """``[n_out, n_in]`` linear-interpolation weights spreading n_in samples evenly over n_out."""
+    position = np.linspace(0.0, n_in - 1.0, n_out)
+    low = np.clip(np.floor(position).astype(int), 0, n_in - 2) if n_in > 1 else np.zeros(n_out, dtype=int)
+    weights = np.zeros((n_out, n_in), dtype=np.float32)
+    if n_in == 1:
+        weights[:, 0] = 1.0
+        return weights
+    frac = position - low
+    weights[np.arange(n_out), low] = 1.0 - frac
+    weights[np.arange(n_out), low + 1] += frac
+    return weights
+
+
 def smooth_field(shape: tuple[int, int], rng: np.random.Generator, amplitude: float, cell: int = 16) -> np.ndarray:
-    """A smooth random multiplicative field ``1 + amplitude * noise`` on the image grid."""
+    """A smooth random multiplicative field ``1 + amplitude * noise`` on the image grid (bilinear)."""
     coarse = rng.normal(0.0, 1.0, size=(shape[0] // cell + 2, shape[1] // cell + 2)).astype(np.float32)
-    zoomed = ndimage.zoom(coarse, (shape[0] / (coarse.shape[0] - 1), shape[1] / (coarse.shape[1] - 1)), order=1)
-    return (1.0 + amplitude * zoomed[: shape[0], : shape[1]]).astype(np.float32)
+    rows = linear_upsampling(shape[0], coarse.shape[0])
+    cols = linear_upsampling(shape[1], coarse.shape[1])
+    return (1.0 + amplitude * (rows @ coarse @ cols.T)).astype(np.float32)
 
 
 def vessel_field(shape: tuple[int, int], rng: np.random.Generator, pixel_mm: float, count: int = 60) -> np.ndarray:

@@ -62,6 +62,7 @@ class _PlaneSetup:
     shading: np.ndarray
     torso: np.ndarray
     where: list
+    noise_level: np.ndarray
 
 
 def _resolve_planning(planning: PlanningSettings | dict | None) -> PlanningSettings:
@@ -91,7 +92,8 @@ def _setup_plane(subject: Subject, index: int, plane: ImagePlane, sequence: str,
     torso = render_torso(subject, plane.points().reshape(-1, 3), values, float(np.mean(plane.pixel_spacing)),
                          textures)
     where = [plane_heart_points(subject, plane, offset) for offset in sub_plane_offsets(plane, samples)]
-    return _PlaneSetup(index=index, plane=plane, textures=textures, shading=shading, torso=torso, where=where)
+    return _PlaneSetup(index=index, plane=plane, textures=textures, shading=shading, torso=torso, where=where,
+                       noise_level=acquisition.noise_map(plane.shape, acq, rng))
 
 
 def generate_case(view: str, sequence: str, subject_seed: int, phases: int | str = 1, *,
@@ -142,7 +144,8 @@ def generate_case(view: str, sequence: str, subject_seed: int, phases: int | str
         for setup in setups:
             clean, labels = render_image(subject, state, setup.plane, setup.torso, setup.where, values,
                                          setup.textures)
-            noisy = acquisition.acquire(clean * setup.shading, acq, rng, reference, signed=(sequence != "cine"))
+            noisy = acquisition.acquire(clean * setup.shading, acq, rng, reference, signed=(sequence != "cine"),
+                                        noise_level=setup.noise_level)
             if sequence == "t1" or (sequence == "lge" and not seq.lge_magnitude):
                 noisy = np.clip(noisy, 0.0, None)  # maps are >= 0; PSIR shown with negatives black
             images.append((np.minimum(noisy, ceiling) * gain).astype(np.float32))

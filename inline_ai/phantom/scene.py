@@ -246,14 +246,15 @@ def paint_heart(subject: Subject, state: HeartState, where: HeartPoints, backgro
                 want_labels: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     """Paint the heart at ``state`` over ``background`` (a torso image); hard labels when asked."""
     count = background.shape[0]
-    painter = _Painter(count, edge_mm)
-    painter.image = background.astype(np.float32, copy=True)
     tissue_tex = textures.tissue if textures is not None else 1.0
     blood_tex = textures.blood if textures is not None else 1.0
     labels = np.zeros(count, dtype=np.uint8) if want_labels else None
     near, xh, yh, zh = where.index, where.x, where.y, where.z
+    image = background.astype(np.float32, copy=True)
     if near.size == 0:
-        return painter.image, labels
+        return image, labels
+    painter = _Painter(near.size, edge_mm)  # paints the points near the heart only, scattered back at the end
+    painter.image = image[near]
     geo = heart_geometry(subject, state, xh, yh, zh)
     tex_t = tissue_tex[near] if textures is not None else 1.0
     tex_b = blood_tex[near] if textures is not None else 1.0
@@ -270,30 +271,32 @@ def paint_heart(subject: Subject, state: HeartState, where: HeartPoints, backgro
     theta = np.arctan2(yh, xh)
     patchy = np.clip(0.2 + np.sin(2 * theta + phases[0]) * np.sin(0.05 * zh + phases[1])
                      + 0.6 * np.sin(3 * theta + 0.03 * zh + phases[2]), 0.0, None)
-    painter.paint(outer - (subject.heart.fat_thickness * patchy + groove), values["fat"] * tex_t, near)
-    painter.paint(np.minimum(geo["la"] - 2.0, geo["ra"] - 2.0), myo, near)
-    painter.paint(geo["aorta"] - 2.0, myo, near)
-    painter.paint(geo["rv_outer"], myo, near)
-    painter.paint(geo["pulmonary"] - 2.0, myo, near)
-    painter.paint(geo["lv_epi"], myo, near)
-    painter.paint(geo["la"], blood, near)
-    painter.paint(geo["ra"], blood, near)
+    painter.paint(outer - (subject.heart.fat_thickness * patchy + groove), values["fat"] * tex_t)
+    painter.paint(np.minimum(geo["la"] - 2.0, geo["ra"] - 2.0), myo)
+    painter.paint(geo["aorta"] - 2.0, myo)
+    painter.paint(geo["rv_outer"], myo)
+    painter.paint(geo["pulmonary"] - 2.0, myo)
+    painter.paint(geo["lv_epi"], myo)
+    painter.paint(geo["la"], blood)
+    painter.paint(geo["ra"], blood)
     trabeculae = _trabeculae(subject, state, xh, yh, zh)
     rv_blood = values.get("rv_blood", values["blood"]) * tex_b
-    painter.paint(geo["rv_cavity"] + 0.5 * trabeculae, rv_blood, near)
-    painter.paint(geo["pulmonary"], rv_blood, near)
-    painter.paint(geo["lv_cavity"] + trabeculae, blood, near)
-    painter.paint(_papillary(subject, state, xh, yh, zh), myo, near)
-    painter.paint(np.maximum(_mitral_leaflets(subject, state, xh, yh, zh), geo["aorta"] + 1.0), 0.8 * myo, near)
+    painter.paint(geo["rv_cavity"] + 0.5 * trabeculae, rv_blood)
+    painter.paint(geo["pulmonary"], rv_blood)
+    painter.paint(geo["lv_cavity"] + trabeculae, blood)
+    painter.paint(_papillary(subject, state, xh, yh, zh), myo)
+    painter.paint(np.maximum(_mitral_leaflets(subject, state, xh, yh, zh), geo["aorta"] + 1.0), 0.8 * myo)
     aorta_lumen = geo["aorta"]
-    painter.paint(aorta_lumen, blood, near)
-    scar = _scar_mask(subject, state, xh, yh, zh, geo["lv_endo"])
-    scar = np.maximum(np.maximum(scar, geo["lv_epi"]), -geo["lv_cavity"])
-    painter.paint(scar, values["scar"] * tex_t, near)
+    painter.paint(aorta_lumen, blood)
+    if subject.heart.scar is not None:
+        scar = _scar_mask(subject, state, xh, yh, zh, geo["lv_endo"])
+        scar = np.maximum(np.maximum(scar, geo["lv_epi"]), -geo["lv_cavity"])
+        painter.paint(scar, values["scar"] * tex_t)
     if labels is not None:
         local = np.zeros(near.size, dtype=np.uint8)
         local[geo["rv_cavity"] < 0] = LABEL_RV_CAVITY
         local[(geo["lv_epi"] < 0) & (aorta_lumen >= 0)] = LABEL_LV_MYOCARDIUM
         local[(geo["lv_cavity"] < 0) | ((aorta_lumen < 0) & (zh < state.lv_length))] = LABEL_LV_CAVITY
         labels[near] = local
-    return painter.image, labels
+    image[near] = painter.image
+    return image, labels
