@@ -120,6 +120,13 @@ def _papillary(subject: Subject, state: HeartState, xh: np.ndarray, yh: np.ndarr
     return distance
 
 
+def tricuspid_radii(state: HeartState) -> tuple[float, float]:
+    """Radii of the RV ellipsoid's section at the tricuspid plane (the tricuspid annulus)."""
+    rz = state.rv_radii[2]
+    factor = np.sqrt(max(1.0 - ((state.tricuspid_z - state.rv_centre[2]) / rz) ** 2, 0.05))
+    return 0.8 * state.rv_radii[0] * factor, 0.8 * state.rv_radii[1] * factor
+
+
 def mitral_opening_deg(state: HeartState, es_time: float) -> float:
     """Leaflet angle from the long axis: ~80 deg closed (systole), ~20 deg open (diastole)."""
     t = state.time % 1.0
@@ -129,17 +136,19 @@ def mitral_opening_deg(state: HeartState, es_time: float) -> float:
     return 80.0 - 60.0 * filling
 
 
-def _mitral_leaflets(subject: Subject, state: HeartState, xh: np.ndarray, yh: np.ndarray, zh: np.ndarray
-                     ) -> np.ndarray:
-    """Signed distance to the mitral leaflets: a thin cone shell hanging from the annulus ring."""
-    r1, r2 = state.annulus_radii
+def _leaflets(xh: np.ndarray, yh: np.ndarray, zh: np.ndarray, centre: tuple[float, float],
+              radii: tuple[float, float], plane_z: float, opening_deg: float) -> np.ndarray:
+    """Signed distance to valve leaflets: a thin cone shell hanging from an elliptic annulus ring
+    (centre and radii in the heart x-y plane at height ``plane_z``) towards the apex."""
+    r1, r2 = radii
     mean_radius = 0.5 * (r1 + r2)
-    rho = np.sqrt((xh / r1) ** 2 + (yh / r2) ** 2) * mean_radius  # radial coordinate, annulus at mean_radius
-    angle = np.deg2rad(mitral_opening_deg(state, subject.heart.es_time))
+    # radial coordinate with the annulus at mean_radius
+    rho = np.sqrt(((xh - centre[0]) / r1) ** 2 + ((yh - centre[1]) / r2) ** 2) * mean_radius
+    angle = np.deg2rad(opening_deg)
     length = 0.75 * mean_radius
     # segment in the (rho, z) half-plane from the annulus to the leaflet tips
-    a_rho, a_z = mean_radius, state.lv_length
-    b_rho, b_z = mean_radius - length * np.sin(angle), state.lv_length - length * np.cos(angle)
+    a_rho, a_z = mean_radius, plane_z
+    b_rho, b_z = mean_radius - length * np.sin(angle), plane_z - length * np.cos(angle)
     vr, vz = b_rho - a_rho, b_z - a_z
     h = np.clip(((rho - a_rho) * vr + (zh - a_z) * vz) / (vr * vr + vz * vz), 0.0, 1.0)
     return np.hypot(rho - a_rho - h * vr, zh - a_z - h * vz) - 1.0
@@ -285,7 +294,11 @@ def paint_heart(subject: Subject, state: HeartState, where: HeartPoints, backgro
     painter.paint(geo["pulmonary"], rv_blood)
     painter.paint(geo["lv_cavity"] + trabeculae, blood)
     painter.paint(_papillary(subject, state, xh, yh, zh), myo)
-    painter.paint(np.maximum(_mitral_leaflets(subject, state, xh, yh, zh), geo["aorta"] + 1.0), 0.8 * myo)
+    opening = mitral_opening_deg(state, subject.heart.es_time)
+    mitral = _leaflets(xh, yh, zh, (0.0, 0.0), state.annulus_radii, state.lv_length, opening)
+    painter.paint(np.maximum(mitral, geo["aorta"] + 1.0), 0.8 * myo)
+    tricuspid = _leaflets(xh, yh, zh, state.rv_centre[:2], tricuspid_radii(state), state.tricuspid_z, opening)
+    painter.paint(np.maximum(tricuspid, np.maximum(geo["rv_cavity"], state.tricuspid_z - 30.0 - zh)), 0.8 * myo)
     aorta_lumen = geo["aorta"]
     painter.paint(aorta_lumen, blood)
     if subject.heart.scar is not None:
