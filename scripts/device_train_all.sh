@@ -2,7 +2,8 @@
 # One GPU session that trains every shipped model in parallel on one GPU (see docs/training.md).
 #   real-data SAX models start at once (the ACDC cache data_cache/device/*.npz travels with the repo);
 #   phantom data is made meanwhile on the CPU cores; then the phantom-trained models start.
-# Everything lands in $OUT/results.tar.gz (models with cards, checkpoints, logs, splits).
+# $OUT/results.tar.gz holds the best checkpoints, the cards exported there, logs and splits (the
+# ONNX / TorchScript files are re-exported from the checkpoints afterwards: files back are <= 16 MiB).
 # SMOKE=1 runs the same steps with tiny settings on CPU (to test this script before the GPU run).
 # TRAIN_GROUPS="real phantom" (default both): real = the ACDC-trained SAX models and the sigma study;
 # phantom = phantom data + lax_cine, sax_sim2real, sax_cine_mixed.
@@ -21,6 +22,7 @@ if [ -d .whl ]; then  # wheels carried for packages the GPU image lacks (ismrmrd
 fi
 export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1
 mkdir -p "$OUT" "$WORK/logs" "$WORK/models"
+OUT=$(cd "$OUT" && pwd)
 LOGS=$WORK/logs
 start=$(date +%s)
 stamp() { echo "[$(( $(date +%s) - start )) s] $*" | tee -a "$LOGS/driver.log"; }
@@ -77,13 +79,13 @@ fi
 wait
 stamp "all trainings finished"
 
-# 4) pack: cards + ONNX + TorchScript, best checkpoints, logs, splits
+# 4) pack: best checkpoints, cards, logs, splits
 for run in "$WORK"/*/; do
   name=$(basename "$run")
   [ -f "$run/checkpoint_best.pt" ] && cp "$run/checkpoint_best.pt" "$WORK/models/$name.ckpt"
   [ -f "$run/log.jsonl" ] && cp "$run/log.jsonl" "$LOGS/$name.jsonl"
   [ -f "$run/split.json" ] && cp "$run/split.json" "$LOGS/$name.split.json"
 done
-tar czf "$OUT/results.tar.gz" -C "$WORK" models logs
+(cd "$WORK" && tar czf "$OUT/results.tar.gz" models/*.ckpt models/*.json logs)
 cp "$LOGS/driver.log" "$OUT/driver.log"
 stamp "packed $(du -h "$OUT/results.tar.gz" | cut -f1)"
