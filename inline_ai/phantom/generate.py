@@ -133,10 +133,8 @@ def generate_case(view: str, sequence: str, subject_seed: int, phases: int | str
     gain = 1.0 if sequence == "t1" else float(rng.uniform(600, 3000)) / max(abs(values["blood"]), 1e-3)
     reference = {"cine": values["blood"], "lge": max(abs(values["blood"]), abs(values["scar"]), 1e-3),
                  "t1": values["myocardium"]}[sequence]
-    # many exports (ACDC among them) window the image so that the brightest ~1% saturates
-    ceiling = np.inf
-    if sequence == "cine" and rng.uniform() < 0.5:
-        ceiling = float(rng.uniform(0.7, 1.0)) * values["fat"]
+    # many exports (ACDC among them) window the image so that the brightest ~0.2-1.5% saturates
+    saturated_percentile = float(rng.uniform(98.5, 99.8)) if sequence == "cine" and rng.uniform() < 0.5 else None
     setups = [_setup_plane(subject, k, plane, sequence, values, acq, samples, rng) for k, plane in enumerate(planes)]
     images, masks, points, rows = [], [], [], []
     for phase_number, time in enumerate(times):
@@ -148,7 +146,9 @@ def generate_case(view: str, sequence: str, subject_seed: int, phases: int | str
                                         noise_level=setup.noise_level)
             if sequence == "t1" or (sequence == "lge" and not seq.lge_magnitude):
                 noisy = np.clip(noisy, 0.0, None)  # maps are >= 0; PSIR shown with negatives black
-            images.append((np.minimum(noisy, ceiling) * gain).astype(np.float32))
+            if saturated_percentile is not None:
+                noisy = np.minimum(noisy, np.percentile(noisy, saturated_percentile))
+            images.append((noisy * gain).astype(np.float32))
             masks.append(labels)
             if view == "sax":
                 points.append(groundtruth.sax_landmarks(labels, subject, setup.plane))
