@@ -6,7 +6,8 @@
 # ONNX / TorchScript files are re-exported from the checkpoints afterwards: files back are <= 16 MiB).
 # SMOKE=1 runs the same steps with tiny settings on CPU (to test this script before the GPU run).
 # TRAIN_GROUPS="real phantom" (default both): real = the ACDC-trained SAX models and the sigma study;
-# phantom = phantom data + lax_cine, sax_sim2real, sax_cine_mixed.
+# phantom = phantom data + lax_cine, sax_sim2real (+ a strong-augmentation variant), sax_cine_mixed;
+# real2 = sax_cine with a longer LR-plateau patience (12 epochs).
 set -u
 OUT=${OUT:-out/device}
 WORK=${WORK:-runs/device}
@@ -28,6 +29,8 @@ start=$(date +%s)
 stamp() { echo "[$(( $(date +%s) - start )) s] $*" | tee -a "$LOGS/driver.log"; }
 
 EXTRA=()
+STRONG="rotation_deg: 30, scale_range: [0.8, 1.25], shift_px: 10, flip_lr_p: 0.5, flip_ud_p: 0.5, noise_p: 0.7, \
+noise_fraction: [0.05, 0.4], blur_p: 0.7, shading_p: 0.7, shading_strength: [0.2, 0.9], gamma_p: 0.7, gamma_range: [0.5, 2.0]"
 if [ "${SMOKE:-0}" = 1 ]; then
   EXTRA=(--set epochs=2 --set steps_per_epoch=2 --set base_channels=4)
   PHANTOM_SUBJECTS=(--set "sources=[{path: $WORK/ph_lax, prepared: $WORK/ph_lax.npz, kind: synthetic, phantom: {views: [ch2, ch3, ch4], subjects: 4, phases: 2}}]")
@@ -55,6 +58,10 @@ train sax_cine_noflip "$REAL_MIN" config/training/sax_cine.yaml \
   --set "augment={rotation_deg: 20, scale_range: [0.9, 1.1], shift_px: 8, flip_lr_p: 0.0, flip_ud_p: 0.0}" &
 fi
 
+if [[ " $TRAIN_GROUPS " == *" real2 "* ]]; then
+train sax_cine_p12 "$REAL_MIN" config/training/sax_cine.yaml --set plateau_patience=12 &
+fi
+
 # 2) phantom data on the CPU cores (cached as compact prepared sets)
 if [[ " $TRAIN_GROUPS " == *" phantom "* ]]; then
 stamp "phantom data"
@@ -74,6 +81,7 @@ stamp "phantom data done (exit $?)"
 # 3) phantom-trained models
 train lax_cine "$PHANTOM_MIN" config/training/lax_cine.yaml "${LAX[@]}" &
 train sax_sim2real "$PHANTOM_MIN" config/training/sax_sim2real.yaml "${SIM[@]}" &
+train sax_sim2real_strongaug "$PHANTOM_MIN" config/training/sax_sim2real.yaml "${SIM[@]}" --set "augment={$STRONG}" &
 train sax_cine_mixed "$PHANTOM_MIN" config/training/sax_cine_mixed.yaml "${MIX[@]}" &
 fi
 wait
