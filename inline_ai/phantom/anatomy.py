@@ -146,15 +146,15 @@ def draw_subject(seed: int, variant: str | None = None) -> Subject:
         lv_radius, wall, ef = u(19, 26), u(11, 15), u(0.60, 0.75)
         length, shortening = u(70, 90), u(0.10, 0.2)
     rv_scale = {"small_rv": u(0.7, 0.85), "large_rv": u(1.2, 1.45)}.get(variant, u(0.9, 1.1))
-    rv_centre, rv_thickness = u(0.5, 0.75), u(0.7, 1.15)
+    rv_centre, rv_thickness = u(0.5, 0.75), u(0.6, 1.05)
     heart = Heart(
         lv_length_ed=length, shortening=shortening, es_time=u(0.3, 0.4),
         lv_radius_ed=lv_radius, lv_ellipticity=u(0.9, 1.1), wall_ed=wall,
         apex_wall_ratio=u(0.55, 0.8), thickening=u(0.35, 0.6), ejection_fraction=ef,
         base_beta=u(0.45, 0.65),
         rv_offset=(rv_centre, u(0.0, 0.2)),
-        rv_size=(1.0 - rv_centre + rv_thickness * rv_scale, u(0.8, 0.95) * (0.85 + 0.15 * rv_scale)),
-        rv_apex_fraction=u(0.15, 0.35), rv_wall=u(2.5, 4.5), tapse=u(14, 25), rv_shrink=u(0.12, 0.25),
+        rv_size=(1.0 - rv_centre + rv_thickness * rv_scale, u(0.77, 0.92) * (0.85 + 0.15 * rv_scale)),
+        rv_apex_fraction=u(0.03, 0.2), rv_wall=u(2.5, 4.5), tapse=u(14, 25), rv_shrink=u(0.12, 0.25),
         tricuspid_offset=u(4, 10),
         la_radii=(u(20, 27), u(18, 24), u(24, 32)), ra_radii=(u(20, 27), u(18, 25), u(24, 32)),
         aorta_radius=u(11, 15),

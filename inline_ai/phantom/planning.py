@@ -115,8 +115,8 @@ def plan_sax_stack(subject: Subject, rng: np.random.Generator,
     spacing = thickness + gap
     length = subject.heart.lv_length_ed
     base = subject.apex_position + length * z_h
-    top = rng.uniform(-0.3, 1.6) * spacing  # first slice above (or just below) the base plane
-    bottom = -length - rng.uniform(-0.2, 1.2) * spacing  # last slice near or beyond the apex
+    top = rng.uniform(-0.5, 1.3) * spacing  # first slice above (or just below) the base plane
+    bottom = -length - rng.uniform(-0.5, 0.9) * spacing  # last slice near or beyond the apex
     count = int(np.clip(np.floor((top - bottom) / spacing) + 1, 8, 14))
     # display standard: RV (x_h) on the image left, anterior wall (y_h) up; normal apex -> base
     read, phase, mirrored = _orient(rng, settings, normal, -x_h, -y_h)
