@@ -100,3 +100,15 @@ def test_best_threshold_separates_present_from_absent():
     assert accuracy == 1.0 and threshold == pytest.approx(0.3)  # every value in (0.2, 0.8] works: nearest default
     threshold, accuracy = best_threshold([0.9, 0.6, 0.55, 0.1], [True, True, False, False], default=0.3)
     assert accuracy == 1.0 and 0.55 < threshold <= 0.6
+
+
+def test_model_card_markdown_lists_provenance_and_evaluations(tmp_path):
+    from inline_ai.training.model_card import main as write_cards
+
+    make_test_model(tmp_path, name="spots", view_family="sax", trained_on="synthetic: spots only",
+                    metrics={"acdc_val": {"dataset": "d", "split": "val", "images": 10, "detection_rate": 0.9,
+                                          "mean_mm": 1.5, "landmarks": {n: {"mean_mm": 1.0} for n in SAX}}})
+    assert write_cards([str(tmp_path)]) == 0
+    text = (tmp_path / "MODEL_CARD.md").read_text()
+    assert "**Learned from:** synthetic: spots only" in text
+    assert "| acdc_val (d, val) | 10 | 90.0% | 1.50 | 1.00 | 1.00 | 1.00 |" in text
