@@ -92,6 +92,22 @@ def score_results(results: Sequence[CaseResult], names: Sequence[str]) -> dict[s
     return metrics
 
 
+def list_failures(results: Sequence[CaseResult], names: Sequence[str]) -> list[dict[str, Any]]:
+    """Every failed image: case, index within the case, relative position, missed and falsely reported landmarks."""
+    failures = []
+    for result in results:
+        present = np.isfinite(result.truth).all(-1)
+        reported = np.isfinite(result.found).all(-1)
+        count = result.truth.shape[0]
+        for n in np.flatnonzero((present != reported).any(-1)):
+            failures.append({
+                "case": result.case_id, "index": int(n), "position": round(float(n) / max(count - 1, 1), 3),
+                "missed": [names[k] for k in np.flatnonzero(present[n] & ~reported[n])],
+                "false_positive": [names[k] for k in np.flatnonzero(~present[n] & reported[n])],
+            })
+    return failures
+
+
 def _lv_length_errors(truth, found, spacing, names) -> dict[str, Any]:
     idx = [names.index(n) for n in ("mv_anterior", "mv_inferior", "apex")]
     true_len = lv_length_mm(truth[:, idx[0]], truth[:, idx[1]], truth[:, idx[2]], spacing)
@@ -235,7 +251,8 @@ def main(argv: list[str] | None = None) -> int:
     results = evaluate_cases(detector, cases, args.threshold)
     metrics = score_results(results, detector.names)
     metrics.update(model=card.name, model_sha256=card.sha256, dataset=str(args.dataset),
-                   split=args.split or "all", threshold_override=args.threshold)
+                   split=args.split or "all", threshold_override=args.threshold,
+                   failures=list_failures(results, list(detector.names)))
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(metrics, indent=2) + "\n")
     title = args.title or f"{card.name} on {args.dataset.name} ({args.split or 'all'})"

@@ -72,6 +72,8 @@ def test_evaluate_command_on_an_analytic_model(tmp_path):
     assert metrics["images"] == 8 and metrics["patients"] == 2
     assert metrics["detection_rate"] == pytest.approx(6 / 8)
     assert metrics["landmarks"]["lv_centre"]["missed"] == 2
+    assert [(f["case"], f["index"], f["missed"]) for f in metrics["failures"]] == [
+        ("spot_p02_a", 0, ["lv_centre"]), ("spot_p02_a", 1, ["lv_centre"])]
     assert metrics["mean_mm"] < 1.0
     assert "| lv_centre | 8 | 6 | 2 | 0 |" in markdown.read_text()
     assert main([str(tmp_path / "data"), "--model", str(tmp_path / "models" / "spots.json"), "--json", str(out),
