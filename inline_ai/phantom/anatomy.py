@@ -136,11 +136,13 @@ def draw_subject(seed: int, variant: str | None = None) -> Subject:
     u = rng.uniform
     lv_radius = u(24, 31)
     wall = u(6, 10)
-    ef = u(0.52, 0.70)
+    ef = u(0.45, 0.70)
+    thickening = u(0.3, 0.65)
     length = u(75, 102)
     shortening = u(0.12, 0.24)
     if variant == "dilated":
-        lv_radius, wall, ef = u(32, 40), u(6, 9), u(0.2, 0.42)
+        lv_radius, wall, ef = u(32, 40), u(6, 9), u(0.12, 0.4)
+        thickening = u(0.1, 0.35)
         length, shortening = u(90, 105), u(0.08, 0.14)
     elif variant == "hypertrophic":
         lv_radius, wall, ef = u(19, 26), u(11, 15), u(0.60, 0.75)
@@ -150,7 +152,7 @@ def draw_subject(seed: int, variant: str | None = None) -> Subject:
     heart = Heart(
         lv_length_ed=length, shortening=shortening, es_time=u(0.3, 0.4),
         lv_radius_ed=lv_radius, lv_ellipticity=u(0.9, 1.1), wall_ed=wall,
-        apex_wall_ratio=u(0.55, 0.8), thickening=u(0.35, 0.6), ejection_fraction=ef,
+        apex_wall_ratio=u(0.55, 0.8), thickening=thickening, ejection_fraction=ef,
         base_beta=u(0.45, 0.65),
         rv_offset=(rv_centre, u(0.0, 0.2)),
         rv_size=(1.0 - rv_centre + rv_thickness * rv_scale, u(0.77, 0.92) * (0.85 + 0.15 * rv_scale)),
