@@ -188,6 +188,18 @@ def test_planning_settings_from_a_dict():
         generate_case("ch4", "cine", 2, planning={"mirror": 1.0})
 
 
+def test_case_and_api_survive_pickling_for_worker_processes():
+    import pickle
+
+    case = generate_case("ch2", "lge", 1, planning=PlanningSettings(mirror_probability=0.0))
+    clone = pickle.loads(pickle.dumps(case))
+    np.testing.assert_array_equal(clone.image, case.image)
+    assert clone.extra.keys() == case.extra.keys() and clone.case_id == case.case_id
+    function = pickle.loads(pickle.dumps(generate_case))
+    again = function("ch2", "lge", 1, planning=pickle.loads(pickle.dumps(PlanningSettings(mirror_probability=0.0))))
+    np.testing.assert_array_equal(again.landmarks, case.landmarks)
+
+
 def test_bad_arguments_are_rejected():
     with pytest.raises(ValueError, match="unknown view"):
         generate_case("axial", "cine", 0)
