@@ -50,6 +50,18 @@ def region_intensity(cases: list[LandmarkCase], label: int) -> np.ndarray:
     return np.asarray(values, dtype=float)
 
 
+def rv_direction_deg(cases: list[LandmarkCase]) -> tuple[float, float, float]:
+    """Display direction from the LV centre to the RV centroid (0 = right, 90 = up): circular mean
+    and the 10th / 90th percentiles of the deviation from it."""
+    angles = [np.arctan2(-(v := np.argwhere(mask == 1).mean(axis=0) - points[2])[0], v[1])
+              for case in cases for mask, points in zip(case.mask, case.landmarks, strict=True)
+              if np.isfinite(points[2]).all() and (mask == 1).sum() > 30]
+    angles = np.asarray(angles)
+    mean = np.angle(np.mean(np.exp(1j * angles)))
+    deviation = np.degrees(np.angle(np.exp(1j * (angles - mean))))
+    return float(np.degrees(mean)), float(np.percentile(deviation, 10)), float(np.percentile(deviation, 90))
+
+
 def _summary(name: str, values: list[float] | np.ndarray) -> str:
     v = np.asarray(values, dtype=float)
     return f"{name:<24} {np.nanmedian(v):8.2f} [{np.nanpercentile(v, 10):.2f}, {np.nanpercentile(v, 90):.2f}]"
@@ -71,6 +83,8 @@ def report(label: str, ed: list[LandmarkCase], pairs: list[tuple[LandmarkCase, r
         ratios["es/ed wall"].append(second["wall_mm"] / first["wall_mm"])
     for key, values in ratios.items():
         print(_summary(key, values))
+    mean, low, high = rv_direction_deg(ed)
+    print(f"{'RV direction (deg)':<24} {mean:8.1f} [{low:+.0f}, {high:+.0f}]")
     lv, rv = presence(ed)
     print(f"{'LV centre present':<24} {lv:8.2f}\n{'RV points | LV centre':<24} {rv:8.2f}")
     for code, name in ((1, "RV cavity"), (2, "LV myocardium"), (3, "LV cavity")):
@@ -94,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
         report("ACDC (ED stacks)", ed, pairs)
     else:
         print(f"ACDC not found at {folder}: phantom only")
-    cases = [generate_case("sax", "cine", seed, "ed_es") for seed in range(args.subjects)]
+    # the standard display only (ACDC's); the mirrored half would flip the RV direction
+    cases = [generate_case("sax", "cine", seed, "ed_es", planning={"mirror_probability": 0.0})
+             for seed in range(args.subjects)]
     ed_only, pairs = [], []
     for case in cases:
         slices = case.image.shape[0] // 2

@@ -54,7 +54,9 @@ class PlanningSettings:
     """Ranges for the random parts of planning."""
 
     plane_error_deg: float = 8.0  # typical tilt; occasionally up to ~2x this (capped at 15)
-    inplane_rotation_deg: float = 25.0
+    inplane_rotation_deg: float = 25.0  # long axis: uniform +- this
+    sax_rotation_deg: float = 40.0  # SAX: uniform +- this around the bias below
+    sax_rotation_bias_deg: float = 28.0  # puts the mean RV direction where ACDC has it (left, a bit down)
     offset_mm: float = 15.0
     mirror_probability: float = 0.5
     fov_mm: tuple[float, float] = (300.0, 400.0)
@@ -89,12 +91,13 @@ def _matrix(rng: np.random.Generator, settings: PlanningSettings, long_axis_rows
 
 
 def _orient(rng: np.random.Generator, settings: PlanningSettings, normal: np.ndarray, right: np.ndarray,
-            down: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Read / phase directions: the standard display rotated in-plane, mirrored at random."""
+            down: np.ndarray, spread_deg: float, bias_deg: float = 0.0) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Read / phase directions: the standard display rotated in-plane by ``bias +- spread`` degrees,
+    mirrored at random."""
     right = right - (right @ normal) * normal
     right /= np.linalg.norm(right)
     down = np.cross(normal, right)  # keeps read x phase = normal
-    angle = np.deg2rad(rng.uniform(-settings.inplane_rotation_deg, settings.inplane_rotation_deg))
+    angle = np.deg2rad(bias_deg + rng.uniform(-spread_deg, spread_deg))
     read = np.cos(angle) * right + np.sin(angle) * down
     phase = np.cross(normal, read)
     mirrored = bool(rng.uniform() < settings.mirror_probability)
@@ -119,7 +122,8 @@ def plan_sax_stack(subject: Subject, rng: np.random.Generator,
     bottom = -length - rng.uniform(-0.5, 0.9) * spacing  # last slice near or beyond the apex
     count = int(np.clip(np.floor((top - bottom) / spacing) + 1, 8, 14))
     # display standard: RV (x_h) on the image left, anterior wall (y_h) up; normal apex -> base
-    read, phase, mirrored = _orient(rng, settings, normal, -x_h, -y_h)
+    read, phase, mirrored = _orient(rng, settings, normal, -x_h, -y_h, settings.sax_rotation_deg,
+                                    settings.sax_rotation_bias_deg)
     shape, pixel = _matrix(rng, settings, long_axis_rows=True)
     offset = rng.normal(0.0, settings.offset_mm, size=2)
     planes = []
@@ -152,7 +156,7 @@ def plan_long_axis(subject: Subject, view: str, rng: np.random.Generator,
     length = subject.heart.lv_length_ed
     mid = subject.apex_position + 0.55 * length * z_h + rng.normal(0.0, 2.5) * normal
     # read to the right, phase down = towards the base (apex at the top)
-    read, phase, mirrored = _orient(rng, settings, normal, right, z_h)
+    read, phase, mirrored = _orient(rng, settings, normal, right, z_h, settings.inplane_rotation_deg)
     shape, pixel = _matrix(rng, settings, long_axis_rows=False)
     offset = rng.normal(0.0, settings.offset_mm, size=2)
     centre = mid + offset[0] * read + offset[1] * phase
