@@ -13,6 +13,8 @@ import numpy as np
 
 from inline_ai.phantom.anatomy import Subject, _rotation
 
+PATIENT_UP = np.array([0.0, 0.0, 1.0])  # superior (LPS): the body's long in-plane extent runs up-down
+
 
 @dataclass(frozen=True)
 class ImagePlane:
@@ -55,8 +57,8 @@ class PlanningSettings:
 
     plane_error_deg: float = 8.0  # typical tilt; occasionally up to ~2x this (capped at 15)
     inplane_rotation_deg: float = 25.0  # long axis: uniform +- this
-    sax_rotation_deg: float = 40.0  # SAX: uniform +- this around the bias below
-    sax_rotation_bias_deg: float = 28.0  # puts the mean RV direction where ACDC has it (left, a bit down)
+    sax_rotation_deg: float = 12.0  # SAX: uniform +- this around the bias below
+    sax_rotation_bias_deg: float = 0.0
     offset_mm: float = 15.0
     mirror_probability: float = 0.5
     fov_mm: tuple[float, float] = (300.0, 400.0)
@@ -109,8 +111,7 @@ def _orient(rng: np.random.Generator, settings: PlanningSettings, normal: np.nda
 def plan_sax_stack(subject: Subject, rng: np.random.Generator,
                    settings: PlanningSettings = PlanningSettings()) -> tuple[list[ImagePlane], dict]:
     """A SAX stack from above the base to beyond the apex (8-14 slices), base first."""
-    axes = subject.heart_axes
-    x_h, y_h, z_h = axes[:, 0], axes[:, 1], axes[:, 2]
+    z_h = subject.heart_axes[:, 2]
     tilt = _tilt(rng, z_h, settings.plane_error_deg)
     normal = tilt @ z_h  # apex -> base
     thickness = float(rng.choice([6.0, 7.0, 8.0, 8.0, 8.0]))
@@ -121,9 +122,12 @@ def plan_sax_stack(subject: Subject, rng: np.random.Generator,
     top = rng.uniform(-0.5, 1.3) * spacing  # first slice above (or just below) the base plane
     bottom = -length - rng.uniform(-0.5, 0.9) * spacing  # last slice near or beyond the apex
     count = int(np.clip(np.floor((top - bottom) / spacing) + 1, 8, 14))
-    # display standard: RV (x_h) on the image left, anterior wall (y_h) up; normal apex -> base
-    read, phase, mirrored = _orient(rng, settings, normal, -x_h, -y_h, settings.sax_rotation_deg,
-                                    settings.sax_rotation_bias_deg)
+    # display standard: patient anterior / superior up, viewed from the apex (the RV then lies on the
+    # image left); the scanner orients the image by the patient, not by the heart
+    up = PATIENT_UP - (PATIENT_UP @ normal) * normal
+    down = -up / np.linalg.norm(up)
+    read, phase, mirrored = _orient(rng, settings, normal, np.cross(down, normal), down,
+                                    settings.sax_rotation_deg, settings.sax_rotation_bias_deg)
     shape, pixel = _matrix(rng, settings, long_axis_rows=True)
     offset = rng.normal(0.0, settings.offset_mm, size=2)
     planes = []
