@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from inline_ai.paths import models_dir
-from inline_ai.runtime import LandmarkModel, ModelCard, ModelError, file_sha256
+from inline_ai.runtime import LandmarkModel, ModelCard, ModelError
 
 
 @dataclass(frozen=True)
@@ -32,14 +32,8 @@ def check_card(card_path: Path, *, load: bool = False) -> ModelStatus:
     """Validate one card and its model file's sha256; with ``load``, also run the model once on zeros."""
     try:
         card = ModelCard.from_json(card_path)
-        model_path = card.model_path
-        if not model_path.is_file():
-            raise ModelError(f"model file {model_path.name} named by the card is missing")
-        actual = file_sha256(model_path)
-        if actual != card.sha256:
-            raise ModelError(f"{model_path.name}: sha256 {actual[:16]}... does not match the card's "
-                             f"{card.sha256[:16]}... (file changed or card stale)")
-        detail = f"{card.format} {model_path.name} sha256 {actual[:16]}... ok"
+        model_path = card.verified_model_path()
+        detail = f"{card.format} {model_path.name} sha256 {card.sha256[:16]}... ok"
         if load:
             detail += f", dry run ok on {_dry_run(card)}"
     except ModelError as error:

@@ -70,6 +70,17 @@ class ModelCard:
         base = self.path.parent if self.path is not None else Path.cwd()
         return (base / self.file).resolve()
 
+    def verified_model_path(self) -> Path:
+        """The model file, after checking it exists and matches the card's sha256 (else ``ModelError``)."""
+        path = self.model_path
+        if not path.is_file():
+            raise ModelError(f"model file not found: {path.name} named by the card is missing ({path})")
+        actual = file_sha256(path)
+        if actual != self.sha256:
+            raise ModelError(f"{path}: sha256 {actual} does not match the card's {self.sha256}; "
+                             "the model file was changed or the card is stale")
+        return path
+
     def threshold_for(self, landmark: str) -> float:
         """Presence threshold of one landmark (``thresholds`` overrides ``threshold``)."""
         return float(self.thresholds.get(landmark, self.threshold))
@@ -180,13 +191,7 @@ class LandmarkModel:
         self.card = card
         self.device = device
         self.threads = int(threads)
-        path = card.model_path
-        if not path.is_file():
-            raise ModelError(f"model file not found: {path} (named by card {card.path})")
-        actual = file_sha256(path)
-        if actual != card.sha256:
-            raise ModelError(f"{path}: sha256 {actual} does not match the card's {card.sha256}; "
-                             "the model file was changed or the card is stale")
+        path = card.verified_model_path()
         self._run = self._load_onnx(path) if card.format == "onnx" else self._load_torchscript(path)
 
     @property
