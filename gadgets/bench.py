@@ -25,8 +25,8 @@ from pathlib import Path
 import ismrmrd
 
 from . import chains, transport
+from .gadget_config import parse_assignments
 from .replay import ReplayError, _resolve_model_argument, load_input
-from .serve import parse_assignments
 from .wire import encode_item
 
 STAGES = ("decode", "resample", "inference", "points", "measures", "annotate", "report", "encode")

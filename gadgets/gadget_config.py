@@ -138,3 +138,25 @@ def settings_from_config(config_xml: str | bytes | None, settings_class: type | 
                          base: Any = None) -> Any:
     """Parse a configuration XML straight into ``AnalysisSettings`` (over ``base`` when given)."""
     return settings_from_properties(properties_from_config(config_xml), settings_class, base)
+
+
+def parse_assignments(assignments: list[str]) -> dict[str, str]:
+    """``["threshold=0.2", ...]`` -> ``{"threshold": "0.2"}`` with a clear error for bad items."""
+    properties: dict[str, str] = {}
+    for assignment in assignments:
+        name, sep, value = assignment.partition("=")
+        if not sep or not name.strip():
+            raise ConfigError(f"--set expects NAME=VALUE, got {assignment!r}")
+        properties[name.strip()] = value.strip()
+    return properties
+
+
+def settings_from_command_line(assignments: list[str], *, model: str | None = None,
+                               device: str | None = None) -> Any:
+    """Settings from ``--set NAME=VALUE`` items plus the ``--model`` / ``--device`` shortcuts."""
+    properties = parse_assignments(assignments)
+    if model:
+        properties["model"] = model
+    if device:
+        properties["device"] = device
+    return settings_from_properties(properties)

@@ -23,9 +23,8 @@ import numpy as np
 
 from inline_ai.mrd_files import HeaderSpec, make_header
 
-from .gadget_config import ConfigError, settings_from_properties
+from .gadget_config import ConfigError, settings_from_command_line
 from .landmark_gadget import _check_model, use_installed_models
-from .serve import parse_assignments
 
 log = logging.getLogger("inline_ai_gadgets.mrd2")
 
@@ -175,10 +174,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s [mrd2 %(process)d] %(message)s")
     use_installed_models()
     try:
-        properties = parse_assignments(args.assignments)
-        if args.model:
-            properties["model"] = args.model
-        settings = settings_from_properties(properties)
+        settings = settings_from_command_line(args.assignments, model=args.model)
     except ConfigError as error:
         print(f"mrd2: {error}", file=sys.stderr)
         return 2

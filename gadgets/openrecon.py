@@ -26,9 +26,9 @@ import ismrmrd
 from gadgetron.types.image_array import ImageArray
 
 from . import wire
-from .gadget_config import _FALSE, ConfigError, settings_from_properties
+from .gadget_config import _FALSE, ConfigError, settings_from_command_line, settings_from_properties
 from .landmark_gadget import _check_model, use_installed_models
-from .serve import GadgetServer, parse_assignments
+from .serve import GadgetServer
 
 log = logging.getLogger("inline_ai_gadgets.openrecon")
 
@@ -165,10 +165,7 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s [openrecon %(process)d] %(message)s")
     use_installed_models()
     try:
-        properties = parse_assignments(args.assignments)
-        if args.model:
-            properties["model"] = args.model
-        settings = settings_from_properties(properties)
+        settings = settings_from_command_line(args.assignments, model=args.model)
     except ConfigError as error:
         print(f"openrecon: {error}", file=sys.stderr)
         return 2

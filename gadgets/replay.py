@@ -27,8 +27,7 @@ import numpy as np
 from inline_ai.mrd_files import HeaderSpec, make_header, read_images
 
 from . import chains, outputs, transport
-from .gadget_config import ConfigError
-from .serve import parse_assignments
+from .gadget_config import ConfigError, parse_assignments
 from .wire import encode_item
 
 REPO_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
@@ -132,18 +131,13 @@ def run_replay(args: argparse.Namespace) -> ReplayReport:
     items = replay_input.items
     report = ReplayReport(originals_sent=len(items))
 
-    if args.gadgetron:
-        host, port = transport.parse_host_port(args.gadgetron)
-        client = transport.connect(host, port)
+    remote = args.gadgetron or args.connect
+    if remote:
+        # A Gadgetron server gets the whole chain; a running 'inline-ai serve' only the gadget's configuration.
+        client = transport.connect(*transport.parse_host_port(remote))
         try:
-            result = transport.stream_through(client, chain_xml, replay_input.header_xml, items)
-        finally:
-            client.close()
-    elif args.connect:
-        host, port = transport.parse_host_port(args.connect)
-        client = transport.connect(host, port)
-        try:
-            result = transport.stream_through(client, config_xml, replay_input.header_xml, items)
+            result = transport.stream_through(client, chain_xml if args.gadgetron else config_xml,
+                                              replay_input.header_xml, items)
         finally:
             client.close()
     else:

@@ -19,7 +19,7 @@ import time
 
 from gadgetron.external import Connection
 
-from .gadget_config import ConfigError, settings_from_properties
+from .gadget_config import ConfigError, settings_from_command_line
 from .landmark_gadget import _check_model, run_gadget, use_installed_models
 
 log = logging.getLogger("inline_ai_gadgets.serve")
@@ -100,17 +100,6 @@ def wait_for_data(sock: socket.socket, timeout_s: float = 60.0) -> bool:
         sock.settimeout(None)
 
 
-def parse_assignments(assignments: list[str]) -> dict[str, str]:
-    """``["threshold=0.2", ...]`` -> ``{"threshold": "0.2"}`` with a clear error for bad items."""
-    properties: dict[str, str] = {}
-    for assignment in assignments:
-        name, sep, value = assignment.partition("=")
-        if not sep or not name.strip():
-            raise ConfigError(f"--set expects NAME=VALUE, got {assignment!r}")
-        properties[name.strip()] = value.strip()
-    return properties
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="inline-ai serve", description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=18000, help="port to listen on (0: any free port)")
@@ -131,12 +120,7 @@ def main(argv: list[str]) -> int:
     process_started = time.perf_counter()
     use_installed_models()
     try:
-        properties = parse_assignments(args.assignments)
-        if args.model:
-            properties["model"] = args.model
-        if args.device:
-            properties["device"] = args.device
-        settings = settings_from_properties(properties)
+        settings = settings_from_command_line(args.assignments, model=args.model, device=args.device)
     except ConfigError as error:
         print(f"inline-ai serve: {error}", file=sys.stderr)
         return 2
