@@ -162,7 +162,7 @@ def vessel_field(shape: tuple[int, int], rng: np.random.Generator, pixel_mm: flo
         c_lo, c_hi = max(int(c0) - half, 0), min(int(c0) + half + 1, shape[1])
         if r_lo >= r_hi or c_lo >= c_hi:
             continue
-        rr, cc = np.mgrid[r_lo:r_hi, c_lo:c_hi]
+        rr, cc = np.ogrid[r_lo:r_hi, c_lo:c_hi]
         cover = np.clip(radius + 0.5 - np.hypot(rr - r0, cc - c0), 0.0, 1.0) * rng.uniform(0.4, 1.0)
         field[r_lo:r_hi, c_lo:c_hi] = np.maximum(field[r_lo:r_hi, c_lo:c_hi], cover)
     return field

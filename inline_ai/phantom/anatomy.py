@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 VARIANTS: tuple[str, ...] = ("normal", "dilated", "hypertrophic", "small_rv", "large_rv")
-VARIANT_WEIGHTS: tuple[float, ...] = (0.4, 0.2, 0.15, 0.1, 0.15)
+# ACDC's mix (20 % each of normal, DCM, HCM, infarct, abnormal RV; infarcted LVs are mostly dilated)
+VARIANT_WEIGHTS: tuple[float, ...] = (0.25, 0.3, 0.2, 0.08, 0.17)
 TWIST_BIAS_DEG = 28.0
 
 
@@ -138,36 +139,39 @@ def draw_subject(seed: int, variant: str | None = None) -> Subject:
     elif variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}; expected one of {VARIANTS}")
     u = rng.uniform
-    lv_radius = u(24, 31)
-    wall = u(6, 10)
+    lv_radius = u(24, 32)
+    wall = u(6, 10.5)
     ef = u(0.45, 0.70)
     thickening = u(0.3, 0.65)
     length = u(75, 102)
     shortening = u(0.12, 0.24)
     if variant == "dilated":
-        lv_radius, wall, ef = u(32, 40), u(6, 9), u(0.12, 0.4)
+        lv_radius, wall, ef = u(30, 39), u(6, 10), u(0.12, 0.4)
         thickening = u(0.1, 0.35)
         length, shortening = u(90, 105), u(0.08, 0.14)
     elif variant == "hypertrophic":
-        lv_radius, wall, ef = u(19, 26), u(11, 15), u(0.60, 0.75)
+        lv_radius, wall, ef = u(21, 29), u(11, 17), u(0.60, 0.75)
         length, shortening = u(70, 90), u(0.10, 0.2)
+    # ACDC hearts (80 % pathological, older patients) are larger than textbook normals
+    size = u(0.95, 1.12)
+    lv_radius, length = lv_radius * size, length * size
     rv_scale = {"small_rv": u(0.7, 0.85), "large_rv": u(1.2, 1.45)}.get(variant, u(0.9, 1.1))
-    rv_centre, rv_thickness = u(0.5, 0.75), u(0.6, 1.05)
+    rv_centre, rv_thickness = u(0.5, 0.75), u(0.5, 0.95)
     heart = Heart(
         lv_length_ed=length, shortening=shortening, es_time=u(0.3, 0.4),
         lv_radius_ed=lv_radius, lv_ellipticity=u(0.9, 1.1), wall_ed=wall,
         apex_wall_ratio=u(0.55, 0.8), thickening=thickening, ejection_fraction=ef,
-        base_beta=u(0.45, 0.65),
+        base_beta=u(0.25, 0.5),
         rv_offset=(rv_centre, u(0.0, 0.2)),
         rv_size=(1.0 - rv_centre + rv_thickness * rv_scale, u(0.77, 0.92) * (0.85 + 0.15 * rv_scale)),
         rv_apex_fraction=u(0.03, 0.2), rv_wall=u(2.5, 4.5), tapse=u(14, 25), rv_shrink=u(0.12, 0.25),
-        tricuspid_offset=u(4, 10),
+        tricuspid_offset=u(2, 7),
         la_radii=(u(20, 27), u(18, 24), u(24, 32)), ra_radii=(u(20, 27), u(18, 25), u(24, 32)),
         aorta_radius=u(11, 15),
         papillary_angles_deg=(u(-150, -120), u(-240, -210)),
         papillary_radius=u(3.5, 6.0),
         trabeculation_mm=u(0.5, 2.0), trabeculation_seed=int(rng.integers(2**31)),
-        fat_thickness=u(0.5, 3.5), fat_groove=u(3, 10),
+        fat_thickness=u(1.0, 4.5), fat_groove=u(3, 10),
         lv_harmonics=(u(-0.06, 0.06), u(-0.03, 0.03), u(0, 2 * np.pi), u(0, 2 * np.pi)),
         rv_harmonics=(u(-0.1, 0.1), u(-0.06, 0.06), u(0, 2 * np.pi), u(0, 2 * np.pi)),
         pulmonary_radius=u(10, 14), groove_fill_mm=u(4, 20),

@@ -13,7 +13,7 @@ import numpy as np
 
 from inline_ai.dataset import LandmarkCase
 from inline_ai.landmarks import SEQUENCES, VIEWS, landmark_names
-from inline_ai.phantom import acquisition, contrast, groundtruth
+from inline_ai.phantom import acquisition, contrast, groundtruth, texture
 from inline_ai.phantom.anatomy import Subject, draw_subject
 from inline_ai.phantom.motion import heart_state
 from inline_ai.phantom.planning import ImagePlane, PlanningSettings, plan_long_axis, plan_sax_stack
@@ -81,9 +81,12 @@ def _setup_plane(subject: Subject, index: int, plane: ImagePlane, sequence: str,
     """Textures, coil shading / banding, the torso image and the heart sampling points of a plane."""
     grain = acquisition.smooth_field(plane.shape, rng, rng.uniform(0.02, 0.08), cell=3)
     blood = acquisition.smooth_field(plane.shape, rng, rng.uniform(0.04, 0.2), cell=12) * grain
-    tissue = acquisition.smooth_field(plane.shape, rng, rng.uniform(0.02, 0.08)) * grain
-    vessels = acquisition.vessel_field(plane.shape, rng, float(plane.pixel_spacing[0]), int(rng.integers(20, 90)))
-    textures = Textures(blood=blood.ravel(), tissue=tissue.ravel(), vessels=vessels.ravel())
+    tissue = texture.band_limited_texture(plane.shape, rng, rng.uniform(0.04, 0.15))
+    pixel_mm = float(plane.pixel_spacing[0])
+    vessels = acquisition.vessel_field(plane.shape, rng, pixel_mm, int(rng.integers(20, 90)))
+    clutter = texture.clutter_field(plane.shape, rng, pixel_mm, int(rng.integers(20, 70)), values)
+    textures = Textures(blood=blood.ravel(), tissue=tissue.ravel(), vessels=vessels.ravel(),
+                        clutter_coverage=clutter.coverage.ravel(), clutter_value=clutter.value.ravel())
     if sequence == "t1":  # maps are quantitative: no receive shading, no banding
         shading = np.ones(plane.shape, dtype=np.float32)
     else:
@@ -127,6 +130,8 @@ def generate_case(view: str, sequence: str, subject_seed: int, phases: int | str
     samples = through_plane_samples if through_plane_samples is not None else (3 if view == "sax" else 1)
     seq = contrast.draw_sequence(sequence, rng, field_strength_t)
     values = contrast.tissue_values(seq, rng)
+    if sequence == "cine":  # inflow of unsaturated blood: bSSFP blood is often brighter than its steady state
+        values["blood"] *= float(rng.uniform(1.0, 1.4))
     if sequence != "t1":  # slower, through-plane flow and coil distance: RV blood often darker
         values["rv_blood"] = values["blood"] * float(rng.uniform(0.65, 1.0))
     acq = acquisition.draw_acquisition(sequence, rng)

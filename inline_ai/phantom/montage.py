@@ -103,7 +103,7 @@ def make_montage(view: str, sequence: str, out_dir: str | Path, first_seed: int 
     fig.tight_layout()
     out = Path(out_dir) / f"phantom_{view}_{sequence}.png"
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=55)
+    fig.savefig(out, dpi=50)
     plt.close(fig)
     return out
 

@@ -87,7 +87,7 @@ def _matrix(rng: np.random.Generator, settings: PlanningSettings, long_axis_rows
             break
     else:
         pixel = float(np.clip(pixel, *settings.pixel_mm))
-    short_n = int(np.clip(round(long_n * rng.uniform(0.62, 0.85) / 8) * 8, 144, 208))
+    short_n = int(np.clip(round(long_n * rng.uniform(0.7, 0.95) / 8) * 8, 144, 232))
     shape = (long_n, short_n) if long_axis_rows else (short_n, long_n)
     return shape, (pixel, pixel)
 
@@ -110,18 +110,19 @@ def _orient(rng: np.random.Generator, settings: PlanningSettings, normal: np.nda
 
 def plan_sax_stack(subject: Subject, rng: np.random.Generator,
                    settings: PlanningSettings = PlanningSettings()) -> tuple[list[ImagePlane], dict]:
-    """A SAX stack from above the base to beyond the apex (8-14 slices), base first."""
+    """A SAX stack from about the base to about the apex (8-14 slices), base first."""
     z_h = subject.heart_axes[:, 2]
     tilt = _tilt(rng, z_h, settings.plane_error_deg)
     normal = tilt @ z_h  # apex -> base
     thickness = float(rng.choice([6.0, 7.0, 8.0, 8.0, 8.0]))
-    gap = float(rng.choice([0.0, 1.0, 2.0, 2.0, 2.0]))
+    gap = float(rng.choice([0.0, 1.0, 2.0, 2.0, 3.0, 4.0]))
     spacing = thickness + gap
     length = subject.heart.lv_length_ed
     base = subject.apex_position + length * z_h
-    top = rng.uniform(-0.5, 1.3) * spacing  # first slice above (or just below) the base plane
-    bottom = -length - rng.uniform(-0.5, 0.9) * spacing  # last slice near or beyond the apex
-    count = int(np.clip(np.floor((top - bottom) / spacing) + 1, 8, 14))
+    # like ACDC: the stack starts at (rarely above) the base and ends near the apex
+    top = rng.uniform(-0.9, 0.4) * spacing  # first slice at (mostly just below) the base plane
+    bottom = -length + rng.uniform(0.0, 0.9) * spacing  # last slice near the apex
+    count = int(np.clip(np.floor((top - bottom) / spacing) + 1, 7, 14))
     # display standard: patient anterior / superior up, viewed from the apex (the RV then lies on the
     # image left); the scanner orients the image by the patient, not by the heart
     up = PATIENT_UP - (PATIENT_UP @ normal) * normal

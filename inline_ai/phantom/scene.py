@@ -30,6 +30,8 @@ class Textures:
     blood: np.ndarray
     tissue: np.ndarray
     vessels: np.ndarray | None = None  # 0..1 coverage of small pulmonary vessels in the lungs
+    clutter_coverage: np.ndarray | None = None  # 0..1 coverage of fat / bowel / vessel blobs
+    clutter_value: np.ndarray | None = None  # their values
 
 
 class _Painter:
@@ -105,6 +107,27 @@ def _trabeculae(subject: Subject, state: HeartState, xh: np.ndarray, yh: np.ndar
                + 0.5 * np.sin(0.4 * zh + 3 * theta + phase[2]))
     taper = 1.0 + np.clip(1.0 - zh / max(state.lv_length, 1.0), 0.0, 1.0)
     return subject.heart.trabeculation_mm * taper * np.clip(pattern, 0.0, None)
+
+
+def _rv_trabeculae(subject: Subject, state: HeartState, rv_cavity: np.ndarray, xh: np.ndarray, yh: np.ndarray,
+                   zh: np.ndarray) -> np.ndarray:
+    """Signed distance to the RV's coarse trabeculae (muscle islands within a few mm of its wall)
+    and the moderator band (a muscle bundle from the septum across the cavity to the free wall)."""
+    rng = np.random.default_rng(subject.heart.trabeculation_seed + 2)
+    period = rng.uniform(7.0, 12.0, size=3)
+    phase = rng.uniform(0, 2 * np.pi, size=3)
+    pattern = (np.sin(2 * np.pi * xh / period[0] + phase[0]) * np.sin(2 * np.pi * yh / period[1] + phase[1])
+               * np.sin(2 * np.pi * zh / period[2] + phase[2]))
+    spots = (rng.uniform(0.25, 0.55) - pattern) * 4.0  # ~mm outside the islands
+    depth = rng.uniform(3.0, 8.0)
+    trabeculae = np.maximum(np.maximum(spots, rv_cavity), -rv_cavity - depth)
+    band_z = rng.uniform(0.2, 0.45) * state.lv_length
+    rx, ry, _ = state.rv_centre
+    start = np.array([state.epi_radii[0] - 2.0, ry, band_z], dtype=np.float32)
+    end = np.array([rx + state.rv_radii[0] + 2.0, ry + rng.uniform(-0.3, 0.3) * state.rv_radii[1],
+                    band_z - rng.uniform(0.0, 12.0)], dtype=np.float32)
+    band = np.maximum(shapes.capsule((xh, yh, zh), start, end, rng.uniform(1.5, 3.0)), rv_cavity)
+    return np.minimum(trabeculae, band)
 
 
 def _papillary(subject: Subject, state: HeartState, xh: np.ndarray, yh: np.ndarray, zh: np.ndarray
@@ -187,6 +210,10 @@ def render_torso(subject: Subject, points: np.ndarray, values: dict[str, float],
     fat = torso.subcutaneous_fat
     muscle_outer = shapes.ellipse(x, y, (rx - fat, ry - fat)) - outline
     painter.paint(muscle_outer, values["muscle"] * tissue_tex)
+    # chest-wall muscle layers: thin bright fat planes between the muscles
+    for depth in (0.3, 0.65):
+        layer = np.abs(muscle_outer + depth * torso.chest_wall) - 0.8
+        painter.paint(layer, 0.8 * values["fat"] * tissue_tex)
     # thoracic cavity: lung (with small vessels) above the diaphragm dome, abdomen below
     wall = fat + torso.chest_wall
     cavity = shapes.ellipse(x, y + 12.0, (rx - wall - 12.0, ry - wall - 18.0)) - outline
@@ -195,8 +222,8 @@ def render_torso(subject: Subject, points: np.ndarray, values: dict[str, float],
     tilted = z + 0.45 * y + 5.0 * np.sin(x / 45.0)
     rib = np.abs(np.mod(tilted, spacing) - 0.5 * spacing) - torso.rib_width / 2.0
     in_wall = np.maximum(np.maximum(muscle_outer + 0.4 * torso.chest_wall, -cavity - 3.0), rib)
-    painter.paint(in_wall, 0.5 * values["muscle"])
-    painter.paint(in_wall + 1.5, 0.5 * values["marrow"] * tissue_tex)
+    painter.paint(in_wall, 0.7 * values["muscle"])
+    painter.paint(in_wall + 1.5, 0.35 * values["marrow"] * tissue_tex)
     dome = torso.diaphragm_z + 25.0 - 0.0012 * (x + 30.0) ** 2 - 0.002 * (y + 10.0) ** 2
     below = dome - z
     lung = values["lung"]
@@ -214,6 +241,13 @@ def render_torso(subject: Subject, points: np.ndarray, values: dict[str, float],
     painter.paint(np.maximum(shapes.ellipsoid(x - 75.0, y + 10.0, z - (dome - 45.0),
                                               (torso.stomach_radius,) * 3), -below + 3.0),
                   values["stomach"] * tissue_tex)
+    if textures is not None and textures.clutter_coverage is not None:
+        # fat lobules, bowel loops and vessels everywhere in the body but mostly outside the lungs
+        lung_region = np.maximum(cavity, below)
+        inside = shapes.occupancy(shapes.ellipse(x, y, (rx, ry)) - outline + 2.0, edge_mm)
+        allowed = inside * (0.15 + 0.85 * shapes.occupancy(-lung_region, edge_mm))
+        alpha = textures.clutter_coverage * allowed
+        painter.image += alpha * (textures.clutter_value * tissue_tex - painter.image)
     # superior mediastinum: fat around the great vessels above the heart
     base = subject.to_patient(np.array([0.0, 0.0, subject.heart.lv_length_ed + 25.0]))
     painter.paint(shapes.ellipsoid(x - base[0], y + torso.body_centre_y - base[1], z - base[2] - 30.0,
@@ -278,8 +312,14 @@ def paint_heart(subject: Subject, state: HeartState, where: HeartPoints, backgro
                                          + 0.6 * np.exp(-(((zh - state.tricuspid_z) / 10.0) ** 2)))
     phases = np.random.default_rng(subject.heart.trabeculation_seed + 1).uniform(0, 2 * np.pi, size=3)
     theta = np.arctan2(yh, xh)
-    patchy = np.clip(0.2 + np.sin(2 * theta + phases[0]) * np.sin(0.05 * zh + phases[1])
+    patchy = np.clip(0.5 + np.sin(2 * theta + phases[0]) * np.sin(0.05 * zh + phases[1])
                      + 0.6 * np.sin(3 * theta + 0.03 * zh + phases[2]), 0.0, None)
+    # mediastinal / pericardial fat: a patchy envelope of fat a few mm to ~2 cm around the heart
+    envelope_rng = np.random.default_rng(subject.heart.trabeculation_seed + 3)
+    envelope_mm, envelope_phase = envelope_rng.uniform(0.0, 18.0), envelope_rng.uniform(0, 2 * np.pi, size=2)
+    lobes = np.clip(np.sin(3 * theta + envelope_phase[0]) * np.cos(0.07 * zh + envelope_phase[1]) + 0.3, 0.0, None)
+    painter.paint(outer - (subject.heart.fat_thickness * patchy + groove) - envelope_mm * lobes,
+                  envelope_rng.uniform(0.55, 0.9) * values["fat"] * tex_t)
     painter.paint(outer - (subject.heart.fat_thickness * patchy + groove), values["fat"] * tex_t)
     painter.paint(np.minimum(geo["la"] - 2.0, geo["ra"] - 2.0), myo)
     painter.paint(geo["aorta"] - 2.0, myo)
@@ -288,10 +328,17 @@ def paint_heart(subject: Subject, state: HeartState, where: HeartPoints, backgro
     painter.paint(geo["lv_epi"], myo)
     painter.paint(geo["la"], blood)
     painter.paint(geo["ra"], blood)
-    trabeculae = _trabeculae(subject, state, xh, yh, zh)
+    cavities = np.flatnonzero(np.minimum(geo["rv_cavity"], geo["lv_cavity"]) < edge_mm)  # elsewhere no effect
+    trabeculae = np.zeros_like(xh)
+    trabeculae[cavities] = _trabeculae(subject, state, xh[cavities], yh[cavities], zh[cavities])
     rv_blood = values.get("rv_blood", values["blood"]) * tex_b
     painter.paint(geo["rv_cavity"] + 0.5 * trabeculae, rv_blood)
     painter.paint(geo["pulmonary"], rv_blood)
+    inside_rv = np.flatnonzero(geo["rv_cavity"] < edge_mm)  # trabeculae only matter inside the RV
+    if inside_rv.size:
+        rv_muscle = _rv_trabeculae(subject, state, geo["rv_cavity"][inside_rv], xh[inside_rv], yh[inside_rv],
+                                   zh[inside_rv])
+        painter.paint(rv_muscle, 0.9 * (myo[inside_rv] if np.ndim(myo) else myo), inside_rv)
     painter.paint(geo["lv_cavity"] + trabeculae, blood)
     painter.paint(_papillary(subject, state, xh, yh, zh), myo)
     opening = mitral_opening_deg(state, subject.heart.es_time)
