@@ -30,7 +30,7 @@ class AcquisitionSettings:
 
 def draw_acquisition(sequence: str, rng: np.random.Generator) -> AcquisitionSettings:
     """Random acquisition settings in clinical ranges (SNR log-uniform over a wide range)."""
-    low, high = {"cine": (8.0, 60.0), "lge": (6.0, 40.0), "t1": (15.0, 80.0)}[sequence]
+    low, high = {"cine": (12.0, 80.0), "lge": (6.0, 40.0), "t1": (15.0, 80.0)}[sequence]
     angle = rng.uniform(0, 2 * np.pi)
     cycles = rng.uniform(1.0 / 120.0, 1.0 / 40.0)
     return AcquisitionSettings(

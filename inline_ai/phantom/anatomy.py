@@ -169,7 +169,7 @@ def draw_subject(seed: int, variant: str | None = None) -> Subject:
         la_radii=(u(20, 27), u(18, 24), u(24, 32)), ra_radii=(u(20, 27), u(18, 25), u(24, 32)),
         aorta_radius=u(11, 15),
         papillary_angles_deg=(u(-150, -120), u(-240, -210)),
-        papillary_radius=u(3.5, 6.0),
+        papillary_radius=u(4.0, 7.0),
         trabeculation_mm=u(0.5, 2.0), trabeculation_seed=int(rng.integers(2**31)),
         fat_thickness=u(1.0, 4.5), fat_groove=u(3, 10),
         lv_harmonics=(u(-0.06, 0.06), u(-0.03, 0.03), u(0, 2 * np.pi), u(0, 2 * np.pi)),

@@ -138,7 +138,7 @@ def _papillary(subject: Subject, state: HeartState, xh: np.ndarray, yh: np.ndarr
     for angle in np.deg2rad(subject.heart.papillary_angles_deg):
         reach = state.endo_radii[0] - 0.6 * radius
         cx, cy = reach * np.cos(angle), reach * np.sin(angle) * subject.heart.lv_ellipticity
-        d = shapes.ellipsoid(xh - cx, yh - cy, zh - 0.42 * state.lv_length, (radius, radius, 0.2 * state.lv_length))
+        d = shapes.ellipsoid(xh - cx, yh - cy, zh - 0.42 * state.lv_length, (radius, radius, 0.25 * state.lv_length))
         distance = d if distance is None else np.minimum(distance, d)
     return distance
 
@@ -314,12 +314,12 @@ def paint_heart(subject: Subject, state: HeartState, where: HeartPoints, backgro
     theta = np.arctan2(yh, xh)
     patchy = np.clip(0.5 + np.sin(2 * theta + phases[0]) * np.sin(0.05 * zh + phases[1])
                      + 0.6 * np.sin(3 * theta + 0.03 * zh + phases[2]), 0.0, None)
-    # mediastinal / pericardial fat: a patchy envelope of fat a few mm to ~2 cm around the heart
+    # mediastinal / pericardial fat: a patchy, dimmer envelope up to ~1 cm around the heart
     envelope_rng = np.random.default_rng(subject.heart.trabeculation_seed + 3)
-    envelope_mm, envelope_phase = envelope_rng.uniform(0.0, 18.0), envelope_rng.uniform(0, 2 * np.pi, size=2)
+    envelope_mm, envelope_phase = envelope_rng.uniform(0.0, 10.0), envelope_rng.uniform(0, 2 * np.pi, size=2)
     lobes = np.clip(np.sin(3 * theta + envelope_phase[0]) * np.cos(0.07 * zh + envelope_phase[1]) + 0.3, 0.0, None)
     painter.paint(outer - (subject.heart.fat_thickness * patchy + groove) - envelope_mm * lobes,
-                  envelope_rng.uniform(0.55, 0.9) * values["fat"] * tex_t)
+                  envelope_rng.uniform(0.3, 0.75) * values["fat"] * tex_t)
     painter.paint(outer - (subject.heart.fat_thickness * patchy + groove), values["fat"] * tex_t)
     painter.paint(np.minimum(geo["la"] - 2.0, geo["ra"] - 2.0), myo)
     painter.paint(geo["aorta"] - 2.0, myo)
