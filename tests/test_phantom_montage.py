@@ -36,3 +36,19 @@ def test_calibration_measures_known_rings():
     assert measures["wall_mm"] == pytest.approx(12.0, rel=0.06)
     assert measures["slices_with_lv"] == 1 and np.isnan(measures["rv_arc_deg"])
     assert presence([case]) == (pytest.approx(1 / 3), 0.0)
+
+
+def test_insertion_distances_use_complete_images_only():
+    from inline_ai.dataset import LandmarkCase
+    from inline_ai.phantom.calibrate import insertion_distances
+
+    complete = np.array([[10.0, 40.0], [40.0, 10.0], [40.0, 40.0]], dtype=np.float32)  # 30 px to each RVI
+    partial = complete.copy()
+    partial[1] = np.nan
+    case = LandmarkCase(image=np.ones((2, 60, 60), np.float32), pixel_spacing=np.array([2.0, 2.0], np.float32),
+                        landmarks=np.stack([complete, partial]), landmark_names=("a", "b", "c"), view="sax",
+                        sequence="cine")
+    found = insertion_distances([case])
+    np.testing.assert_allclose(found["lv centre -> ant. RVI mm"], [60.0])
+    np.testing.assert_allclose(found["RVI -> RVI mm"], [60.0 * np.sqrt(2.0)], rtol=1e-5)
+    assert found["all three landmarks"][0] == pytest.approx(0.5)

@@ -2,7 +2,8 @@
 
 ``python -m inline_ai.phantom.calibrate [--subjects 24]`` prints, for ACDC (from the shared data
 folder) and the phantom: mid-ventricular LV cavity diameter, wall thickness, RV area, slices
-with an LV cavity, RV contact arc, ES/ED ratios, landmark presence and region intensities.
+with an LV cavity, RV contact arc, ES/ED ratios, RV insertion distances over all complete images,
+landmark presence and region intensities.
 """
 
 from __future__ import annotations
@@ -62,6 +63,21 @@ def rv_direction_deg(cases: list[LandmarkCase]) -> tuple[float, float, float]:
     return float(np.degrees(mean)), float(np.percentile(deviation, 10)), float(np.percentile(deviation, 90))
 
 
+def insertion_distances(cases: list[LandmarkCase]) -> dict[str, np.ndarray]:
+    """Over every image with all three landmarks: LV centre -> anterior RV insertion and the
+    distance between the two insertions (mm); and the fraction of images with all three."""
+    to_anterior, between, complete = [], [], []
+    for case in cases:
+        spacing = float(case.pixel_spacing[0])
+        for points in case.landmarks:
+            complete.append(bool(np.isfinite(points).all()))
+            if complete[-1]:
+                to_anterior.append(np.linalg.norm(points[0] - points[2]) * spacing)
+                between.append(np.linalg.norm(points[0] - points[1]) * spacing)
+    return {"lv centre -> ant. RVI mm": np.asarray(to_anterior), "RVI -> RVI mm": np.asarray(between),
+            "all three landmarks": np.asarray([np.mean(complete)])}
+
+
 def _summary(name: str, values: list[float] | np.ndarray) -> str:
     v = np.asarray(values, dtype=float)
     return f"{name:<24} {np.nanmedian(v):8.2f} [{np.nanpercentile(v, 10):.2f}, {np.nanpercentile(v, 90):.2f}]"
@@ -82,6 +98,8 @@ def report(label: str, ed: list[LandmarkCase], pairs: list[tuple[LandmarkCase, r
         ratios["es/ed cavity"].append(second["cavity_diameter_mm"] / first["cavity_diameter_mm"])
         ratios["es/ed wall"].append(second["wall_mm"] / first["wall_mm"])
     for key, values in ratios.items():
+        print(_summary(key, values))
+    for key, values in insertion_distances(ed).items():
         print(_summary(key, values))
     mean, low, high = rv_direction_deg(ed)
     print(f"{'RV direction (deg)':<24} {mean:8.1f} [{low:+.0f}, {high:+.0f}]")
