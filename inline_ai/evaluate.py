@@ -178,7 +178,9 @@ def to_markdown(metrics: dict[str, Any], title: str) -> str:
     lines = [f"## {title}", "",
              f"{metrics['images']} images, {metrics['cases']} cases, {metrics['patients']} patients/subjects. "
              f"Detection rate (all present landmarks found, none reported where absent): "
-             f"**{100 * metrics['detection_rate']:.1f}%** ({metrics['failed_images']} images failed).", "",
+             f"**{100 * metrics['detection_rate']:.2f}%** "
+             f"({metrics['failed_images']} of {metrics['images']} images failed).",
+             "",
              "| Landmark | Images present | Detected | Missed | False positives | Distance mean ± SD (mm) "
              "| Median (mm) | 90th pct (mm) |",
              "|---|---|---|---|---|---|---|---|"]
@@ -202,7 +204,8 @@ def to_markdown(metrics: dict[str, Any], title: str) -> str:
                   "|---|---|---|---|---|---|"]
         for view, row in metrics["by_view"].items():
             lv = row.get("lv_length", {}).get("mean_abs_diff_pct")
-            lines.append(f"| {view} | {row['images']} | {100 * row['detection_rate']:.1f}% | {_fmt(row['mean_mm'])} | "
+            rate = 100 * row["detection_rate"]
+            lines.append(f"| {view} | {row['images']} | {rate:.2f}% | {_fmt(row['mean_mm'])} | "
                          f"{_fmt(row['median_mm'])} | {_fmt(lv)} |")
     return "\n".join(lines) + "\n"
 
@@ -271,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         card_path.write_text(json.dumps(data, indent=2) + "\n")
     rate = metrics["detection_rate"]
-    print(f"{card.name}: {metrics['images']} images, detection rate {100 * rate:.1f}%, mean distance "
+    print(f"{card.name}: {metrics['images']} images, detection rate {100 * rate:.2f}%, mean distance "
           f"{_fmt(metrics['mean_mm'])} mm -> {args.json}")
     for name, row in metrics["landmarks"].items():
         print(f"  {name:<24} mean {_fmt(row['mean_mm'])} mm, median {_fmt(row['median_mm'])} mm, "

@@ -113,4 +113,4 @@ def test_model_card_markdown_lists_provenance_and_evaluations(tmp_path):
     assert write_cards([str(tmp_path)]) == 0
     text = (tmp_path / "MODEL_CARD.md").read_text()
     assert "**Learned from:** synthetic: spots only" in text
-    assert "| acdc_val (d, val) | 10 | 90.0% | 1.50 | 1.00 | 1.00 | 1.00 |" in text
+    assert "| acdc_val (d, val) | 10 | 90.00% | 1.50 | 1.00 | 1.00 | 1.00 |" in text

@@ -46,7 +46,7 @@ def card_section(card: dict[str, Any]) -> str:
             per = " | ".join(_number(v.get("mean_mm")) for v in value["landmarks"].values())
             where = f"{value.get('dataset', '')}, {value.get('split', '')}"
             lines.append(f"| {key} ({where}) | {value.get('images', '-')} | "
-                         f"{100 * value['detection_rate']:.1f}% | {_number(value.get('mean_mm'))} | {per} |")
+                         f"{100 * value['detection_rate']:.2f}% | {_number(value.get('mean_mm'))} | {per} |")
         for key, value in evaluations.items():
             if "lv_length" in value:
                 lv = value["lv_length"]
