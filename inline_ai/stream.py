@@ -40,31 +40,29 @@ HEADER_FIELDS: tuple[str, ...] = (
 )
 
 
+def _announced_count(header: Any, counter: str) -> int | None:
+    """``encoding[0].encodingLimits.<counter>.maximum + 1`` of a header (parsed or XML), or None."""
+    header = parsed_header(header)
+    try:
+        limit = getattr(header.encoding[0].encodingLimits, counter)
+    except (AttributeError, IndexError, TypeError):
+        return None
+    if limit is None or limit.maximum is None:
+        return None
+    return int(limit.maximum) + 1
+
+
 def expected_phases(header: Any) -> int | None:
     """Phases per slice announced by ``encoding[0].encodingLimits.phase.maximum + 1`` (or None).
 
     ``header`` is a parsed ISMRMRD header or its XML text/bytes.
     """
-    header = parsed_header(header)
-    try:
-        limit = header.encoding[0].encodingLimits.phase
-    except (AttributeError, IndexError, TypeError):
-        return None
-    if limit is None or limit.maximum is None:
-        return None
-    return int(limit.maximum) + 1
+    return _announced_count(header, "phase")
 
 
 def expected_slices(header: Any) -> int | None:
     """Slices announced by ``encoding[0].encodingLimits.slice.maximum + 1`` (or None)."""
-    header = parsed_header(header)
-    try:
-        limit = header.encoding[0].encodingLimits.slice
-    except (AttributeError, IndexError, TypeError):
-        return None
-    if limit is None or limit.maximum is None:
-        return None
-    return int(limit.maximum) + 1
+    return _announced_count(header, "slice")
 
 
 def is_ai_output(image: ismrmrd.Image) -> bool:
