@@ -22,6 +22,10 @@ import numpy as np
 BASAL_MID_SECTORS: tuple[str, ...] = ("anteroseptal", "inferoseptal", "inferior", "inferolateral",
                                       "anterolateral", "anterior")
 APICAL_SECTORS: tuple[str, ...] = ("septal", "inferior", "lateral", "anterior")
+# Where the LV apex points from the base, in patient coordinates (LPS: +x left, +y posterior, +z
+# superior): to the patient's left, anterior and inferior. Only its sign along a SAX normal is used.
+APEX_DIRECTION_LPS = np.array([1.0, -1.0, -1.0]) / np.sqrt(3.0)
+AHA_LEVELS: tuple[str, ...] = ("basal", "mid", "apical")
 
 
 def _distance_mm(a: np.ndarray, b: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
@@ -141,3 +145,34 @@ def aha_sectors(lv_centre: np.ndarray, anterior_rvi: np.ndarray, spacing: Sequen
 def sector_boundaries_deg(sectors: Sequence[Sector]) -> list[float]:
     """The sector start angles folded into [0, 360)."""
     return [float(np.mod(s.start_deg, 360.0)) for s in sectors]
+
+
+def slice_levels(positions: np.ndarray, slice_dirs: np.ndarray, lv_present: np.ndarray,
+                 min_slices: int = 3, min_alignment: float = 0.25) -> list[str | None]:
+    """AHA level (``basal``, ``mid``, ``apical``) of every image of a short-axis stack, or None.
+
+    The stack's normal is turned to point from base to apex (towards the patient's left, anterior,
+    inferior: :data:`APEX_DIRECTION_LPS`). The LV extent is the span along it of the images where
+    the LV centre was found (``lv_present``); its thirds are the basal, mid and apical levels (the
+    AHA rule, with the LV cavity standing in for the annulus-to-apex length). None for images
+    outside that span, and for all images when fewer than ``min_slices`` slice locations show the
+    LV or the normal is too oblique to the body axes to tell base from apex (``|cos| < min_alignment``).
+    """
+    positions = np.asarray(positions, dtype=np.float64).reshape(-1, 3)
+    lv_present = np.asarray(lv_present, dtype=bool).reshape(-1)
+    unknown: list[str | None] = [None] * len(positions)
+    normal = np.asarray(slice_dirs, dtype=np.float64).reshape(-1, 3).mean(axis=0)
+    norm = np.linalg.norm(normal)
+    if len(positions) == 0 or not np.isfinite(norm) or norm == 0:
+        return unknown
+    normal /= norm
+    alignment = float(normal @ APEX_DIRECTION_LPS)
+    if abs(alignment) < min_alignment:
+        return unknown
+    depth = positions @ (normal * np.sign(alignment))  # mm, growing towards the apex
+    lv_depths = depth[lv_present]
+    if len(np.unique(np.round(lv_depths, 1))) < min_slices:
+        return unknown
+    base, apex = float(lv_depths.min()), float(lv_depths.max())
+    fraction = (depth - base) / (apex - base)
+    return [None if not 0.0 <= f <= 1.0 else AHA_LEVELS[min(int(f * 3.0), 2)] for f in fraction]

@@ -12,7 +12,8 @@ Summary (one entry of ``landmarks.json["series"]``)::
                  "confidence", "filled"} or null}, "lv_length_mm", "shortening_pct",
                  "arvi_angle_deg" (sax)}],
      "ed_phase", "es_phase", "lv_length_ed_mm", "longitudinal_shortening_pct",
-     "arvi_angle_deg", "aha_sectors" (sax, at ED), "timings_s", "error" (when failed)}
+     "arvi_angle_deg", "aha_sectors" (sax, at ED), "aha_level" (sax: basal / mid / apical / null),
+     "timings_s", "error" (when failed)}
 
 The summary also travels as JSON in the meta key ``InlineAI.Summary`` of the first AI image and
 of the report image (hosts read it from either; the copies are identical).
@@ -64,7 +65,7 @@ class AnalysisSettings:
     fill_missing: bool = True  # fill landmarks missed in a phase from neighbouring phases
     smooth_sigma_phases: float = 0.0  # Gaussian smoothing of landmark tracks over phases (0 = off)
     ed_phase: int | None = None  # index of the ED image in the series (None = first)
-    sax_sectors: int = 6  # AHA sectors drawn on SAX images: 6 (basal/mid) or 4 (apical)
+    sax_sectors: str = "auto"  # AHA sectors on SAX images: "auto" (4 on apical slices of a stack), "6" or "4"
     annotate: bool = True  # send annotated copies
     report: bool = True  # send one report image per series
     models: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_MODELS))  # for "auto"
@@ -80,6 +81,7 @@ class SeriesResult:
     error: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
     detections: Detections | None = None
+    images: list[ismrmrd.Image] = field(default_factory=list)  # the analysed originals
 
 
 def header_text(header: Any, *names: str) -> str:
@@ -167,6 +169,7 @@ def series_report(summaries: Sequence[dict[str, Any]], template: ismrmrd.Image) 
                 for slice_, s in zip(slices, done, strict=True)]
         pixels = report.render_table(title, ["slice", "LV length ED (mm)", "LS (%)"], rows)
     values = [{"slice": sl, "view": s.get("view"), "arvi_angle_deg": s.get("arvi_angle_deg"),
+               "aha_level": s.get("aha_level"),
                "lv_length_ed_mm": s.get("lv_length_ed_mm"),
                "longitudinal_shortening_pct": s.get("longitudinal_shortening_pct")}
               for sl, s in zip(slices, done, strict=True)]
@@ -274,18 +277,14 @@ class SeriesAnalyser:
         if card.view_family == "lax":
             self._long_axis(summary, phases, points, names, spacing, ed)
         else:
-            sectors_per_image = self._short_axis(summary, phases, points, names, spacings, ed)
+            sectors_per_image = self._short_axis(images, summary, phases, points, names, spacings, ed)
         timings["measures"] = time.perf_counter() - start
 
         start = time.perf_counter()
         ai_images = []
         if settings.annotate:
-            for n, image in enumerate(images):
-                angles = measures.sector_boundaries_deg(sectors_per_image[n])
-                burnt = annotate.annotate_pixels(pixels[n], points[n], names, spacings[n], angles)
-                meta = annotate.ai_meta(annotate.original_meta(image),
-                                        self._image_meta(summary, phases[n], names), self._comment(phases[n]))
-                ai_images.append(annotate.annotated_copy(image, burnt, meta))
+            ai_images = [self._annotated(image, points[n], names, spacings[n], sectors_per_image[n], summary,
+                                         phases[n]) for n, image in enumerate(images)]
         timings["annotate"] = time.perf_counter() - start
 
         summary["phases"] = phases
@@ -296,7 +295,7 @@ class SeriesAnalyser:
         summary["timings_s"] = {key: round(value, 4) for key, value in timings.items()}
         attach_summary((ai_images or [None])[0], summary)
         attach_summary(report_image, summary)  # again: now with the complete timings
-        return SeriesResult(ai_images, report_image, summary, None, timings, detections)
+        return SeriesResult(ai_images, report_image, summary, None, timings, detections, images)
 
     # -- pieces ------------------------------------------------------------------------------
     def _base_summary(self, images: list) -> dict[str, Any]:
@@ -346,23 +345,87 @@ class SeriesAnalyser:
             "longitudinal_shortening_pct": _rounded(result.longitudinal_shortening_pct),
         })
 
-    def _short_axis(self, summary, phases, points, names, spacings, ed) -> list[list[measures.Sector]]:
+    def _aha_levels(self, images: list[ismrmrd.Image], lv_centres: np.ndarray) -> list[str | None]:
+        """Each image's AHA level: from the stack geometry ("auto") or fixed by ``sax_sectors``."""
+        mode = str(self.settings.sax_sectors).strip().lower()
+        if mode in ("6", "4"):
+            return ["apical" if mode == "4" else None] * len(images)
+        if mode != "auto":
+            raise ValueError(f"sax_sectors must be auto, 6 or 4, got {self.settings.sax_sectors!r}")
+        positions = np.array([image.position[:] for image in images], dtype=np.float64)
+        slice_dirs = np.array([image.slice_dir[:] for image in images], dtype=np.float64)
+        return measures.slice_levels(positions, slice_dirs, np.isfinite(lv_centres).all(-1))
+
+    def _short_axis(self, images, summary, phases, points, names, spacings, ed) -> list[list[measures.Sector]]:
         index = {name: k for k, name in enumerate(names)}
         sectors_per_image = []
-        count = int(self.settings.sax_sectors)
+        levels = self._aha_levels(images, points[:, index["lv_centre"]])
         for n, entry in enumerate(phases):
             centre = points[n, index["lv_centre"]]
             anterior = points[n, index["anterior_rv_insertion"]]
             inferior = points[n, index["inferior_rv_insertion"]]
             entry["arvi_angle_deg"] = _rounded(measures.arvi_angle_deg(centre, anterior, spacings[n]))
+            entry["aha_level"] = levels[n]
+            count = 4 if levels[n] == "apical" else 6
             sectors_per_image.append(measures.aha_sectors(centre, anterior, spacings[n], inferior, count))
         ed_index = 0 if ed is None else min(max(ed, 0), len(phases) - 1)
         summary["ed_phase"] = phases[ed_index]["phase"]
         summary["arvi_angle_deg"] = phases[ed_index]["arvi_angle_deg"]
-        summary["aha_sectors"] = [
-            {"name": s.name, "start_deg": _rounded(np.mod(s.start_deg, 360.0)),
-             "end_deg": _rounded(np.mod(s.end_deg, 360.0))} for s in sectors_per_image[ed_index]]
+        summary["aha_level"] = levels[ed_index]
+        summary["aha_sectors"] = self._sector_summary(sectors_per_image[ed_index])
         return sectors_per_image
+
+    def _annotated(self, image: ismrmrd.Image, points: np.ndarray, names: Sequence[str], spacing: np.ndarray,
+                   sectors: Sequence[measures.Sector], summary: dict[str, Any], entry: dict[str, Any]) -> ismrmrd.Image:
+        """The AI copy of one image: landmarks and sector lines burnt in, measures in meta."""
+        angles = measures.sector_boundaries_deg(sectors)
+        burnt = annotate.annotate_pixels(np.asarray(image.data[0, 0]), points, names, spacing, angles)
+        meta = annotate.ai_meta(annotate.original_meta(image), self._image_meta(summary, entry, names),
+                                self._comment(entry))
+        return annotate.annotated_copy(image, burnt, meta)
+
+    def apply_stack_levels(self, results: Sequence[SeriesResult]) -> None:
+        """Give the slices of a short-axis stack, analysed one by one, their AHA levels (in place).
+
+        With ``sax_sectors = auto``, apical slices get the 4 apical sectors (summary and AI images
+        redrawn); every slice's summary, phases and AI meta get ``aha_level``. Results that failed,
+        are not short axis or lack their images are left alone.
+        """
+        done = [r for r in results if r.error is None and r.summary.get("view") == "sax" and r.images]
+        if len(done) < 2 or str(self.settings.sax_sectors).strip().lower() != "auto":
+            return
+        positions = np.array([r.images[0].position[:] for r in done], dtype=np.float64)
+        slice_dirs = np.array([r.images[0].slice_dir[:] for r in done], dtype=np.float64)
+        lv_found = [any(e["landmarks"].get("lv_centre") for e in r.summary["phases"]) for r in done]
+        for result, level in zip(done, measures.slice_levels(positions, slice_dirs, lv_found), strict=True):
+            self._set_level(result, level)
+
+    def _set_level(self, result: SeriesResult, level: str | None) -> None:
+        summary, phases = result.summary, result.summary["phases"]
+        summary["aha_level"] = level
+        names = tuple(phases[0]["landmarks"]) if phases else ()
+        points = np.array([[[np.nan, np.nan] if e["landmarks"][name] is None else
+                            [e["landmarks"][name]["row"], e["landmarks"][name]["col"]] for name in names]
+                           for e in phases], dtype=np.float64).reshape(len(phases), len(names), 2)
+        spacings = np.array([spacing_from_image(image) for image in result.images])
+        count = 4 if level == "apical" else 6
+        index = {name: k for k, name in enumerate(names)}
+        sectors = [measures.aha_sectors(points[n, index["lv_centre"]], points[n, index["anterior_rv_insertion"]],
+                                        spacings[n], points[n, index["inferior_rv_insertion"]], count)
+                   for n in range(len(phases))]
+        for entry in phases:
+            entry["aha_level"] = level
+        ed_index = next((n for n, e in enumerate(phases) if e["phase"] == summary.get("ed_phase")), 0)
+        summary["aha_sectors"] = self._sector_summary(sectors[ed_index]) if phases else []
+        if result.ai_images and len(result.ai_images) == len(result.images):
+            result.ai_images = [self._annotated(image, points[n], names, spacings[n], sectors[n], summary, phases[n])
+                                for n, image in enumerate(result.images)]
+            attach_summary(result.ai_images[0], summary)
+
+    @staticmethod
+    def _sector_summary(sectors: Sequence[measures.Sector]) -> list[dict[str, Any]]:
+        return [{"name": s.name, "start_deg": _rounded(np.mod(s.start_deg, 360.0)),
+                 "end_deg": _rounded(np.mod(s.end_deg, 360.0))} for s in sectors]
 
     def _image_meta(self, summary, entry, names) -> dict[str, object]:
         meta: dict[str, object] = {"AI_Status": "ok", "AI_Model": summary["model"],
@@ -380,6 +443,8 @@ class SeriesAnalyser:
                               ("arvi_angle_deg", "AI_ARVI_angle_deg")):
             if entry.get(key) is not None:
                 meta[meta_key] = entry[key]
+        if entry.get("aha_level"):
+            meta["AI_AHA_level"] = entry["aha_level"]
         if summary.get("longitudinal_shortening_pct") is not None:
             meta["AI_longitudinal_shortening_pct"] = summary["longitudinal_shortening_pct"]
         return meta

@@ -11,7 +11,9 @@ count (``encodingLimits.phase.maximum + 1``) has arrived, when an image of a dif
 index arrives, or at ``close()``. One report image is sent per series index: once all the slices
 the header announces (``encodingLimits.slice.maximum + 1``) are analysed, or when a new series
 index starts, or at ``close()``; with one slice it is that slice's report, with several a
-combined one (A-RVI angle per slice for short axis). Images that already carry "AI" in
+combined one (A-RVI angle and AHA level per slice for short axis). The AI images of a short-axis
+stack (several slices announced, ``sax_sectors = auto``) wait for the end of the series: only the
+whole stack tells which slices are apical and get 4 AHA sectors instead of 6. Images that already carry "AI" in
 ``GADGETRON_ImageProcessingHistory`` are forwarded but never analysed again.
 
 Image arrays (Gadgetron ``IsmrmrdImageArray``: ``data`` complex64 ``[RO, E1, E2, CHA, N, S, LOC]``,
@@ -173,9 +175,18 @@ class StreamProcessor:
             self._finish_series(series)
 
     def _finish_series(self, series: int) -> None:
-        """Send the series' report: the slice's own, or one combining all its slices."""
+        """Send the held AI images of a short-axis stack, then the series' report: the slice's own,
+        or one combining all its slices."""
         results = self._analysed.pop(series, [])
         template = self._templates.pop(series, None)
+        held = [r for r in results if self._holds(r)]
+        if held:
+            try:
+                self.analyser.apply_stack_levels(held)
+            except Exception:
+                self.log.exception("inline AI: AHA levels of series %d failed; slices keep 6 sectors", series)
+            for result in held:
+                self._send_ai_images(result)
         if not results or not self.settings.report or template is None:
             return
         try:
@@ -239,12 +250,22 @@ class StreamProcessor:
         else:
             self.log.info("inline AI: series %d slice %d, %d images, model %s, %.3f s", series, slice_index,
                           len(images), result.summary.get("model"), result.timings.get("total", 0.0))
+        if not self._holds(result):
+            self._send_ai_images(result)
+
+    def _holds(self, result: SeriesResult) -> bool:
+        """Whether the AI images of ``result`` wait for the end of their series: the slices of a
+        short-axis stack do, because a slice's AHA level (6 or 4 sectors) needs the whole stack."""
+        return (result.error is None and result.summary.get("view") == "sax" and (self.slices_expected or 0) > 1
+                and str(self.settings.sax_sectors).strip().lower() == "auto")
+
+    def _send_ai_images(self, result: SeriesResult) -> None:
         try:
             for output in result.ai_images:
                 self.send(output)
         except Exception:
-            self.log.exception("inline AI: sending the AI images of series %d slice %d failed",
-                               series, slice_index)
+            self.log.exception("inline AI: sending the AI images of series %s slice %s failed",
+                               result.summary.get("image_series_index"), result.summary.get("slice"))
 
     def _report_failure(self, image: ismrmrd.Image | None, reason: str) -> None:
         self.log.error("inline AI: %s", reason)

@@ -11,6 +11,7 @@ from inline_ai.measures import (
     lv_length_mm,
     patient_direction,
     sector_boundaries_deg,
+    slice_levels,
 )
 
 
@@ -115,3 +116,30 @@ def test_four_apical_sectors_and_absent_points():
     assert aha_sectors(centre, np.array([np.nan, np.nan]), (1.0, 1.0)) == []
     with pytest.raises(ValueError, match="6 .* or 4"):
         aha_sectors(centre, centre + 1, (1.0, 1.0), count=5)
+
+
+def stack_geometry(slices: int, spacing_mm: float = 10.0, towards_apex: bool = True):
+    normal = np.array([1.0, -1.0, -1.0]) / np.sqrt(3.0)  # base to apex: left, anterior, inferior
+    positions = np.arange(slices)[:, None] * spacing_mm * normal + np.array([20.0, -5.0, 40.0])
+    slice_dirs = np.tile(normal if towards_apex else -normal, (slices, 1))
+    return positions, slice_dirs
+
+
+@pytest.mark.parametrize("towards_apex", [True, False])
+def test_slice_levels_split_the_lv_extent_into_thirds_whichever_way_the_normal_points(towards_apex):
+    positions, slice_dirs = stack_geometry(8, towards_apex=towards_apex)
+    lv_present = np.array([False, True, True, True, True, True, True, False])  # above the valve, beyond the apex
+    levels = slice_levels(positions, slice_dirs, lv_present)
+    assert levels == [None, "basal", "basal", "mid", "mid", "apical", "apical", None]
+    shuffled = np.random.default_rng(1).permutation(8)
+    assert slice_levels(positions[shuffled], slice_dirs[shuffled], lv_present[shuffled]) == \
+        [levels[i] for i in shuffled]
+
+
+def test_slice_levels_unknown_for_oblique_normals_and_short_stacks():
+    positions, _ = stack_geometry(6)
+    sideways = np.tile(np.array([1.0, 1.0, 0.0]) / np.sqrt(2.0), (6, 1))  # perpendicular to the apex direction
+    sideways_positions = np.arange(6)[:, None] * 10.0 * sideways
+    assert slice_levels(sideways_positions, sideways, np.ones(6, bool)) == [None] * 6
+    positions, slice_dirs = stack_geometry(2)
+    assert slice_levels(positions, slice_dirs, np.ones(2, bool)) == [None, None]

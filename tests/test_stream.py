@@ -210,3 +210,58 @@ def test_multi_channel_image_array_is_reported_not_raised(settings):
     processor = StreamProcessor(settings, out)
     processor.on_image_array(array)
     assert out.sent == [array] and "channels" in processor.summaries[0]["error"]
+
+
+def sax_stack(slices: int, phases: int = 2):
+    """Spot-model SAX slices along a base-to-apex normal; the last slice is beyond the LV (no LV centre)."""
+    normal = np.array([1.0, -1.0, -1.0]) / np.sqrt(3.0)
+    read = np.array([1.0, 1.0, 0.0]) / np.sqrt(2.0)
+    phase_dir = np.cross(normal, read)
+    stack = []
+    for k in range(slices):
+        points = make_spot_series(view_family="sax", phases=phases).points.copy()
+        if k == slices - 1:
+            points[:, 2] = np.nan
+        series = make_spot_series(points, view_family="sax", slice=k)
+        for image in series.images:
+            image.position = tuple(k * 10.0 * normal)
+            image.read_dir, image.phase_dir, image.slice_dir = tuple(read), tuple(phase_dir), tuple(normal)
+        stack.append(series)
+    return stack
+
+
+def run_stack(model, stack, sax_sectors="auto"):
+    phases = len(stack[0].images)
+    header = make_header(HeaderSpec(matrix=(256, 208), fov_mm=(332.8, 291.2, 8.0), phases=phases,
+                                    slices=len(stack)))
+    out = Recorder()
+    processor = StreamProcessor(AnalysisSettings(model=str(model), sax_sectors=sax_sectors), out, header=header)
+    for series in stack:
+        for image in series.images:
+            processor.on_image(image)
+    processor.close()
+    return processor, out
+
+
+def test_short_axis_stack_waits_for_all_slices_and_draws_four_sectors_on_apical_slices(tmp_path_factory):
+    model = make_test_model(tmp_path_factory.mktemp("sax"), name="sax_cine", view_family="sax")
+    stack = sax_stack(8)
+    processor, out = run_stack(model, stack)
+    levels = {s["slice"]: s["aha_level"] for s in processor.summaries}
+    assert levels == {0: "basal", 1: "basal", 2: "basal", 3: "mid", 4: "mid", 5: "apical", 6: "apical", 7: None}
+    for summary in processor.summaries:
+        assert len(summary["aha_sectors"]) == (4 if summary["aha_level"] == "apical" else
+                                               0 if summary["aha_level"] is None else 6)
+    originals = [n for n, item in enumerate(out.sent) if item.image_series_index == 1]
+    ai = [item for item in out.sent if item.image_series_index == 1 * AI_SERIES_FACTOR]
+    assert len(ai) == 16 and out.sent.index(ai[0]) > originals[-1]  # held until the stack was complete
+    assert {get_meta(image).get("AI_AHA_level") for image in ai if image.slice == 6} == {"apical"}
+    report = next(item for item in out.sent if item.image_series_index == report_series_index(1))
+    per_slice = json.loads(get_meta(report)["InlineAI.SeriesReport"])
+    assert [entry["aha_level"] for entry in per_slice] == [levels[k] for k in range(8)]
+    # the sector lines were redrawn on apical slices only: compare with a fixed six-sector run
+    _, fixed = run_stack(model, sax_stack(8), sax_sectors="6")
+    fixed_ai = {(i.slice, i.phase): i for i in fixed.sent if i.image_series_index == AI_SERIES_FACTOR}
+    for image in ai:
+        same = np.array_equal(image.data, fixed_ai[(image.slice, image.phase)].data)
+        assert same == (levels[image.slice] != "apical"), (image.slice, image.phase)
