@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from collections.abc import Callable
 from typing import Any, BinaryIO
@@ -23,8 +22,8 @@ import numpy as np
 
 from inline_ai.mrd_files import HeaderSpec, make_header
 
-from .gadget_config import ConfigError, settings_from_command_line
-from .landmark_gadget import _check_model, use_installed_models
+from .landmark_gadget import _check_model
+from .startup import start_host
 
 log = logging.getLogger("inline_ai_gadgets.mrd2")
 
@@ -170,14 +169,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", help="model NAME, PATH or auto")
     parser.add_argument("--set", dest="assignments", action="append", default=[], metavar="NAME=VALUE")
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=os.environ.get("INLINE_AI_LOG_LEVEL", "INFO"), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s [mrd2 %(process)d] %(message)s")
-    use_installed_models()
-    try:
-        settings = settings_from_command_line(args.assignments, model=args.model)
-    except ConfigError as error:
-        print(f"mrd2: {error}", file=sys.stderr)
-        return 2
+    start = start_host("mrd2", "mrd2", args.assignments, check_model=False, model=args.model)
+    if start.exit_code:
+        return start.exit_code
+    settings = start.settings
     source = open(args.input, "rb") if args.input else sys.stdin.buffer  # noqa: SIM115 - closed by the reader
     destination = open(args.output, "wb") if args.output else sys.stdout.buffer  # noqa: SIM115
     try:

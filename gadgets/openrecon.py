@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import socket
 import sys
 import threading
@@ -26,9 +25,10 @@ import ismrmrd
 from gadgetron.types.image_array import ImageArray
 
 from . import wire
-from .gadget_config import _FALSE, ConfigError, settings_from_command_line, settings_from_properties
-from .landmark_gadget import _check_model, use_installed_models
+from .gadget_config import _FALSE, ConfigError, settings_from_properties
+from .landmark_gadget import _check_model
 from .serve import GadgetServer
+from .startup import start_host
 
 log = logging.getLogger("inline_ai_gadgets.openrecon")
 
@@ -161,19 +161,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", dest="assignments", action="append", default=[], metavar="NAME=VALUE")
     parser.add_argument("--max-connections", type=int)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=os.environ.get("INLINE_AI_LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s [openrecon %(process)d] %(message)s")
-    use_installed_models()
-    try:
-        settings = settings_from_command_line(args.assignments, model=args.model)
-    except ConfigError as error:
-        print(f"openrecon: {error}", file=sys.stderr)
-        return 2
-    reason = _check_model(settings)
-    if reason:
-        print(f"openrecon: {reason}", file=sys.stderr)
-        return 1
-    server = MrdServer(args.host, args.port, settings)
+    start = start_host("openrecon", "openrecon", args.assignments, model=args.model)
+    if start.exit_code:
+        return start.exit_code
+    server = MrdServer(args.host, args.port, start.settings)
     print(f"listening on {args.host}:{server.port}", flush=True)
     try:
         server.serve(args.max_connections)

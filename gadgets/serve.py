@@ -11,16 +11,14 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import socket
-import sys
 import threading
 import time
 
 from gadgetron.external import Connection
 
-from .gadget_config import ConfigError, settings_from_command_line
-from .landmark_gadget import _check_model, run_gadget, use_installed_models
+from .landmark_gadget import run_gadget
+from .startup import start_host
 
 log = logging.getLogger("inline_ai_gadgets.serve")
 
@@ -115,24 +113,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=os.environ.get("INLINE_AI_LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s [serve %(process)d] %(message)s")
     process_started = time.perf_counter()
-    use_installed_models()
-    try:
-        settings = settings_from_command_line(args.assignments, model=args.model, device=args.device)
-    except ConfigError as error:
-        print(f"inline-ai serve: {error}", file=sys.stderr)
-        return 2
-    load_started = time.perf_counter()
-    reason = _check_model(settings)
-    model_load_s = time.perf_counter() - load_started
-    if reason:
-        print(f"inline-ai serve: {reason}", file=sys.stderr)
-        return 1
-    server = GadgetServer(args.host, args.port, settings, args.stats)
+    start = start_host("serve", "inline-ai serve", args.assignments, model=args.model, device=args.device)
+    if start.exit_code:
+        return start.exit_code
+    server = GadgetServer(args.host, args.port, start.settings, args.stats)
     # One parseable line for scripts and tests (bench reads it): port and model load time.
-    print(f"listening on {args.host}:{server.port} model_load_s={model_load_s:.4f} "
+    print(f"listening on {args.host}:{server.port} model_load_s={start.model_load_s:.4f} "
           f"startup_s={time.perf_counter() - process_started:.4f}", flush=True)
     try:
         server.serve(args.max_connections)
