@@ -121,13 +121,29 @@ def header_to_xml(header: Any) -> str:
         field_strength_t=float(system.system_field_strength_t or 1.5) if system else 1.5))
 
 
+class TruncatedStream(RuntimeError):
+    """The input ended (or broke off) before a complete MRD v2 stream; what was read went through."""
+
+
+# What mrd-python raises on a stream that ends early (BufferError: its reader resizing a viewed buffer).
+_READ_ERRORS = (EOFError, BufferError)
+
+
 def process_stream(source: BinaryIO, destination: BinaryIO, settings) -> int:
-    """Copy an MRD v2 stream, adding the AI outputs; returns the number of AI images written."""
+    """Copy an MRD v2 stream, adding the AI outputs; returns the number of AI images written.
+
+    Raises :class:`TruncatedStream` when the input breaks off; every item read before that has
+    been written, and the series it completed have been analysed.
+    """
     mrd = _mrd()
     from inline_ai.stream import StreamProcessor
 
-    reader, writer = mrd.BinaryMrdReader(source), mrd.BinaryMrdWriter(destination)
-    header = reader.read_header()
+    try:
+        reader = mrd.BinaryMrdReader(source)
+        header = reader.read_header()
+    except _READ_ERRORS as error:
+        raise TruncatedStream(f"input ended before an MRD v2 header ({type(error).__name__})") from error
+    writer = mrd.BinaryMrdWriter(destination)
     writer.write_header(header)
     originals: dict[int, tuple[ismrmrd.Image, Any]] = {}
     written = 0
@@ -145,19 +161,29 @@ def process_stream(source: BinaryIO, destination: BinaryIO, settings) -> int:
     processor = None if reason else StreamProcessor(settings, send, log, header=header_to_xml(header))
     if reason:
         log.error("%s -- passing every item through unchanged", reason)
-    for item in reader.read_data():
-        image = getattr(item, "value", None)
-        if processor is None or not isinstance(image, mrd.Image):
-            writer.write_data([item])
-            continue
-        converted = image_from_mrd2(image)
-        originals[id(converted)] = (converted, item)
-        processor.on_image(converted)
-        if id(converted) in originals:
-            send(converted)
+    broken_off: Exception | None = None
+    items_read = 0
+    try:
+        for item in reader.read_data():
+            items_read += 1
+            image = getattr(item, "value", None)
+            if processor is None or not isinstance(image, mrd.Image):
+                writer.write_data([item])
+                continue
+            converted = image_from_mrd2(image)
+            originals[id(converted)] = (converted, item)
+            processor.on_image(converted)
+            if id(converted) in originals:
+                send(converted)
+    except _READ_ERRORS as error:
+        broken_off = error
+        log.error("the input broke off (%s); finishing what was read", type(error).__name__)
     if processor is not None:
         processor.close()
     writer.close()
+    if broken_off is not None:
+        raise TruncatedStream(f"input broke off after {items_read} complete items "
+                              f"({type(broken_off).__name__})") from broken_off
     reader.close()
     return written
 
@@ -177,6 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     destination = open(args.output, "wb") if args.output else sys.stdout.buffer  # noqa: SIM115
     try:
         written = process_stream(source, destination, settings)
+    except TruncatedStream as error:
+        print(f"mrd2: {args.input or 'stdin'} is empty or truncated: {error}", file=sys.stderr)
+        return 2
     except RuntimeError as error:
         print(f"mrd2: {error}", file=sys.stderr)
         return 2

@@ -65,3 +65,18 @@ def test_stream_keeps_every_item_and_adds_ai_images(tmp_path):
     got = np.array([[[p["landmarks"][n]["row"], p["landmarks"][n]["col"]] for n in series.landmark_names]
                     for p in summary["phases"]])
     np.testing.assert_allclose(got, series.points, atol=0.5)
+
+
+@pytest.mark.parametrize("cut", [0, 40, -100])
+def test_empty_or_truncated_input_is_one_clear_line_and_keeps_what_was_read(tmp_path, capsys, cut):
+    stream = to_mrd2_stream(make_spot_series(phases=3))
+    source, output = tmp_path / "in.bin", tmp_path / "out.bin"
+    source.write_bytes(stream[:cut])
+    assert mrd2.main(["--input", str(source), "--output", str(output), "--set", "enabled=false"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()[-1]
+    assert error.startswith("mrd2: ") and "empty or truncated" in error
+    if cut < 0:  # broke off inside the last image: the two complete ones went through
+        with open(output, "rb") as written:
+            reader = mrd.BinaryMrdReader(written)
+            reader.read_header()
+            assert len(list(reader.read_data())) == 2
