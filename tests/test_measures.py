@@ -143,3 +143,18 @@ def test_slice_levels_unknown_for_oblique_normals_and_short_stacks():
     assert slice_levels(sideways_positions, sideways, np.ones(6, bool)) == [None] * 6
     positions, slice_dirs = stack_geometry(2)
     assert slice_levels(positions, slice_dirs, np.ones(2, bool)) == [None, None]
+
+
+@pytest.mark.parametrize("seed", [3, 8, 21])
+def test_slice_levels_follow_base_to_apex_on_phantom_stacks(seed):
+    """The anatomical prior holds for the phantom's randomised heart orientations and both handednesses:
+    levels never go back up the stack (slices are stored base first)."""
+    from inline_ai.phantom.generate import generate_case
+
+    case = generate_case("sax", "cine", seed, phases=1, image_seed=seed)
+    extra = case.extra
+    lv_present = np.isfinite(case.landmarks[:, case.landmark_names.index("lv_centre")]).all(-1)
+    levels = slice_levels(extra["position"], extra["slice_dir"], lv_present)
+    rank = [{"basal": 0, "mid": 1, "apical": 2}[level] for level in levels if level is not None]
+    assert list(case.slice_index) == sorted(case.slice_index)  # one phase: the stack as stored, base first
+    assert rank == sorted(rank) and set(rank) == {0, 1, 2}
