@@ -11,7 +11,13 @@ import pytest
 torch = pytest.importorskip("torch", reason="the training toolkit needs torch (pip install 'inline-ai[train]')")
 
 from inline_ai.dataset import LandmarkCase, save_case  # noqa: E402
-from inline_ai.training.augment import AugmentSettings, affine_crop, augment_batch  # noqa: E402
+from inline_ai.training.augment import (  # noqa: E402
+    AugmentSettings,
+    affine_crop,
+    augment_batch,
+    random_intensity_curve,
+    random_texture,
+)
 from inline_ai.training.config import config_from_dict  # noqa: E402
 from inline_ai.training.data import PreparedSet, prepare_cases, split_patients  # noqa: E402
 from inline_ai.training.losses import HeatmapLoss, kl_divergence, soft_dice_loss  # noqa: E402
@@ -106,6 +112,24 @@ def test_intensity_augmentation_stays_in_range():
                            torch.Generator().manual_seed(0))
     assert out.shape == (8, 1, 32, 32)
     assert float(out.min()) >= 0 and float(out.max()) <= 2.0
+
+
+def test_appearance_randomisation_keeps_intensity_order_and_changes_texture():
+    generator = torch.Generator().manual_seed(3)
+    ramp = torch.linspace(0, 2, 400).view(1, 1, 20, 20).repeat(6, 1, 1, 1)
+    curved = random_intensity_curve(ramp, knots=4, jitter=0.6, clip_max=2.0, generator=generator)
+    flat = curved.view(6, -1)
+    assert bool((flat[:, 1:] >= flat[:, :-1] - 1e-6).all())  # monotone: anatomy keeps its contrast order
+    assert float((curved - ramp).abs().max()) > 0.05  # but the grey levels moved
+    assert float(curved[:, :, 0, 0].abs().max()) < 1e-6  # black stays black
+    field = random_texture((4, 1, 64, 64), torch.full((4,), 0.2), 8.0, generator)
+    assert field.shape == (4, 1, 64, 64) and 0.1 < float(field.std()) < 0.4
+    assert abs(float(field.mean()) - 1.0) < 0.1
+    images = torch.rand(8, 1, 48, 48) * 2
+    out, points = augment_batch(images, torch.full((8, 1, 2), 24.0), (32, 32),
+                                AugmentSettings(remap_p=1, texture_p=1, noise_p=0, blur_p=0, shading_p=0, gamma_p=0),
+                                torch.Generator().manual_seed(0))
+    assert float(out.min()) >= 0 and float(out.max()) <= 2.0 and torch.isfinite(points).all()
 
 
 def test_sampler_mixes_every_view_in_every_batch():

@@ -40,6 +40,15 @@ class AugmentSettings:
     shading_strength: tuple[float, float] = (0.3, 0.7)
     gamma_p: float = 0.5
     gamma_range: tuple[float, float] = (0.7, 1.5)
+    # appearance randomisation (off by default): a random monotone intensity curve, and a
+    # multiplicative random texture (smooth noise of a random cell size), so that a model trained on
+    # synthetic images leans on shape rather than on the phantom's exact grey levels and smoothness
+    remap_p: float = 0.0
+    remap_knots: int = 4
+    remap_jitter: float = 0.6  # each segment's slope is 1 +- this
+    texture_p: float = 0.0
+    texture_strength: tuple[float, float] = (0.05, 0.25)
+    texture_cell_px: tuple[float, float] = (3.0, 16.0)
     clip_max: float = 2.0
 
     @classmethod
@@ -50,7 +59,8 @@ class AugmentSettings:
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"unknown augmentation settings {unknown}; known: {sorted(known)}")
-        for key in ("scale_range", "noise_fraction", "shading_strength", "gamma_range", "blur_sigmas"):
+        for key in ("scale_range", "noise_fraction", "shading_strength", "gamma_range", "blur_sigmas",
+                    "texture_strength", "texture_cell_px"):
             if key in values:
                 values[key] = tuple(float(v) for v in values[key])
         return cls(**values)
@@ -146,6 +156,32 @@ def coil_shading(
     return field.unsqueeze(1)
 
 
+def random_intensity_curve(images: torch.Tensor, knots: int, jitter: float, clip_max: float,
+                           generator: torch.Generator | None = None) -> torch.Tensor:
+    """Map each image through its own random monotone piecewise-linear curve on ``[0, clip_max]``
+    (``knots`` equal segments, slopes ``1 +- jitter``); order of intensities is kept."""
+    batch, device = images.shape[0], images.device
+    step = clip_max / knots
+    slopes = 1.0 + jitter * (2.0 * torch.rand(batch, knots, generator=generator, device=device) - 1.0)
+    levels = torch.cat([torch.zeros(batch, 1, device=device), torch.cumsum(slopes * step, dim=1)], dim=1)
+    x = images.clamp(0.0, clip_max) / step
+    segment = x.floor().clamp(0, knots - 1)
+    flat = segment.long().view(batch, -1)
+    low = torch.gather(levels, 1, flat).view_as(images)
+    high = torch.gather(levels, 1, flat + 1).view_as(images)
+    return (low + (high - low) * (x - segment)).to(images.dtype)
+
+
+def random_texture(shape: tuple[int, ...], strength: torch.Tensor, cell_px: float,
+                   generator: torch.Generator | None = None, device=None) -> torch.Tensor:
+    """A multiplicative field ``1 + strength * n`` with ``n`` smooth unit noise of about ``cell_px`` pixels."""
+    batch, _, h, w = shape
+    coarse = torch.randn(batch, 1, max(2, round(h / cell_px)), max(2, round(w / cell_px)),
+                         generator=generator, device=device)
+    noise = F.interpolate(coarse, size=(h, w), mode="bicubic", align_corners=False)
+    return 1.0 + strength.view(-1, 1, 1, 1) * noise
+
+
 def augment_batch(
     images: torch.Tensor,
     points: torch.Tensor,
@@ -169,6 +205,18 @@ def augment_batch(
     gamma = _uniform(*settings.gamma_range, batch, generator, device).view(-1, 1, 1, 1)
     scaled = settings.clip_max * (images.clamp_min(0) / settings.clip_max) ** gamma
     images = torch.where(use, scaled, images)
+
+    if settings.remap_p > 0:
+        use = _coin(settings.remap_p, batch, generator, device).view(-1, 1, 1, 1)
+        curved = random_intensity_curve(images, settings.remap_knots, settings.remap_jitter, settings.clip_max,
+                                        generator)
+        images = torch.where(use, curved, images)
+
+    if settings.texture_p > 0:
+        use = _coin(settings.texture_p, batch, generator, device).view(-1, 1, 1, 1)
+        strength = _uniform(*settings.texture_strength, batch, generator, device)
+        cell = float(_uniform(*settings.texture_cell_px, 1, generator, device))
+        images = torch.where(use, images * random_texture(images.shape, strength, cell, generator, device), images)
 
     use = _coin(settings.shading_p, batch, generator, device).view(-1, 1, 1, 1)
     strength = _uniform(*settings.shading_strength, batch, generator, device)
