@@ -70,6 +70,11 @@ class AnalysisSettings:
     report: bool = True  # send one report image per series
     models: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_MODELS))  # for "auto"
 
+    @property
+    def sector_mode(self) -> str:
+        """``sax_sectors`` as "auto", "6" or "4" (any other value is rejected when a SAX series is analysed)."""
+        return str(self.sax_sectors).strip().lower()
+
 
 @dataclass
 class SeriesResult:
@@ -176,6 +181,13 @@ def series_report(summaries: Sequence[dict[str, Any]], template: ismrmrd.Image) 
     meta = report_meta(",".join(models), AI_Slices=len(done),
                        **{"InlineAI.SeriesReport": json.dumps(values, allow_nan=False, separators=(",", ":"))})
     return report.report_image(pixels, template, meta)
+
+
+def _stack_levels(images: Sequence[ismrmrd.Image], lv_present: Sequence[bool]) -> list[str | None]:
+    """AHA level of each image of a SAX stack from its geometry (``measures.slice_levels``)."""
+    positions = np.array([image.position[:] for image in images], dtype=np.float64)
+    slice_dirs = np.array([image.slice_dir[:] for image in images], dtype=np.float64)
+    return measures.slice_levels(positions, slice_dirs, np.asarray(lv_present, dtype=bool))
 
 
 def _rounded(value: Any, digits: int = 3) -> float | None:
@@ -347,27 +359,32 @@ class SeriesAnalyser:
 
     def _aha_levels(self, images: list[ismrmrd.Image], lv_centres: np.ndarray) -> list[str | None]:
         """Each image's AHA level: from the stack geometry ("auto") or fixed by ``sax_sectors``."""
-        mode = str(self.settings.sax_sectors).strip().lower()
+        mode = self.settings.sector_mode
         if mode in ("6", "4"):
             return ["apical" if mode == "4" else None] * len(images)
         if mode != "auto":
             raise ValueError(f"sax_sectors must be auto, 6 or 4, got {self.settings.sax_sectors!r}")
-        positions = np.array([image.position[:] for image in images], dtype=np.float64)
-        slice_dirs = np.array([image.slice_dir[:] for image in images], dtype=np.float64)
-        return measures.slice_levels(positions, slice_dirs, np.isfinite(lv_centres).all(-1))
+        return _stack_levels(images, np.isfinite(lv_centres).all(-1))
+
+    @staticmethod
+    def _sectors(points: np.ndarray, names: Sequence[str], spacings: np.ndarray,
+                 levels: Sequence[str | None]) -> list[list[measures.Sector]]:
+        """AHA sectors of each image: 4 on apical images, else 6."""
+        index = {name: k for k, name in enumerate(names)}
+        return [measures.aha_sectors(points[n, index["lv_centre"]], points[n, index["anterior_rv_insertion"]],
+                                     spacings[n], points[n, index["inferior_rv_insertion"]],
+                                     4 if level == "apical" else 6)
+                for n, level in enumerate(levels)]
 
     def _short_axis(self, images, summary, phases, points, names, spacings, ed) -> list[list[measures.Sector]]:
         index = {name: k for k, name in enumerate(names)}
-        sectors_per_image = []
         levels = self._aha_levels(images, points[:, index["lv_centre"]])
+        sectors_per_image = self._sectors(points, names, spacings, levels)
         for n, entry in enumerate(phases):
-            centre = points[n, index["lv_centre"]]
             anterior = points[n, index["anterior_rv_insertion"]]
-            inferior = points[n, index["inferior_rv_insertion"]]
-            entry["arvi_angle_deg"] = _rounded(measures.arvi_angle_deg(centre, anterior, spacings[n]))
+            entry["arvi_angle_deg"] = _rounded(measures.arvi_angle_deg(points[n, index["lv_centre"]], anterior,
+                                                                        spacings[n]))
             entry["aha_level"] = levels[n]
-            count = 4 if levels[n] == "apical" else 6
-            sectors_per_image.append(measures.aha_sectors(centre, anterior, spacings[n], inferior, count))
         ed_index = 0 if ed is None else min(max(ed, 0), len(phases) - 1)
         summary["ed_phase"] = phases[ed_index]["phase"]
         summary["arvi_angle_deg"] = phases[ed_index]["arvi_angle_deg"]
@@ -392,34 +409,38 @@ class SeriesAnalyser:
         are not short axis or lack their images are left alone.
         """
         done = [r for r in results if r.error is None and r.summary.get("view") == "sax" and r.images]
-        if len(done) < 2 or str(self.settings.sax_sectors).strip().lower() != "auto":
+        if len(done) < 2 or self.settings.sector_mode != "auto":
             return
-        positions = np.array([r.images[0].position[:] for r in done], dtype=np.float64)
-        slice_dirs = np.array([r.images[0].slice_dir[:] for r in done], dtype=np.float64)
         lv_found = [any(e["landmarks"].get("lv_centre") for e in r.summary["phases"]) for r in done]
-        for result, level in zip(done, measures.slice_levels(positions, slice_dirs, lv_found), strict=True):
+        for result, level in zip(done, _stack_levels([r.images[0] for r in done], lv_found), strict=True):
             self._set_level(result, level)
 
     def _set_level(self, result: SeriesResult, level: str | None) -> None:
+        """Record ``level`` for one analysed slice; an apical one is redrawn with the 4 apical sectors
+        (a slice analysed alone got 6)."""
         summary, phases = result.summary, result.summary["phases"]
         summary["aha_level"] = level
-        names = tuple(phases[0]["landmarks"]) if phases else ()
-        points = np.array([[[np.nan, np.nan] if e["landmarks"][name] is None else
-                            [e["landmarks"][name]["row"], e["landmarks"][name]["col"]] for name in names]
-                           for e in phases], dtype=np.float64).reshape(len(phases), len(names), 2)
-        spacings = np.array([spacing_from_image(image) for image in result.images])
-        count = 4 if level == "apical" else 6
-        index = {name: k for k, name in enumerate(names)}
-        sectors = [measures.aha_sectors(points[n, index["lv_centre"]], points[n, index["anterior_rv_insertion"]],
-                                        spacings[n], points[n, index["inferior_rv_insertion"]], count)
-                   for n in range(len(phases))]
         for entry in phases:
             entry["aha_level"] = level
-        ed_index = next((n for n, e in enumerate(phases) if e["phase"] == summary.get("ed_phase")), 0)
-        summary["aha_sectors"] = self._sector_summary(sectors[ed_index]) if phases else []
-        if result.ai_images and len(result.ai_images) == len(result.images):
-            result.ai_images = [self._annotated(image, points[n], names, spacings[n], sectors[n], summary, phases[n])
-                                for n, image in enumerate(result.images)]
+        complete = bool(result.ai_images) and len(result.ai_images) == len(result.images)
+        if level == "apical":
+            names = tuple(phases[0]["landmarks"])
+            points = np.array([[[np.nan, np.nan] if e["landmarks"][name] is None else
+                                [e["landmarks"][name]["row"], e["landmarks"][name]["col"]] for name in names]
+                               for e in phases], dtype=np.float64)
+            spacings = np.array([spacing_from_image(image) for image in result.images])
+            sectors = self._sectors(points, names, spacings, [level] * len(phases))
+            ed_index = next((n for n, e in enumerate(phases) if e["phase"] == summary.get("ed_phase")), 0)
+            summary["aha_sectors"] = self._sector_summary(sectors[ed_index])
+            if complete:
+                result.ai_images = [self._annotated(image, points[n], names, spacings[n], sectors[n], summary,
+                                                    phases[n]) for n, image in enumerate(result.images)]
+        elif level is not None and complete:
+            for ai_image in result.ai_images:
+                meta = annotate.original_meta(ai_image)
+                meta["AI_AHA_level"] = level
+                set_meta(ai_image, meta)
+        if complete:
             attach_summary(result.ai_images[0], summary)
 
     @staticmethod

@@ -257,7 +257,7 @@ class StreamProcessor:
         """Whether the AI images of ``result`` wait for the end of their series: the slices of a
         short-axis stack do, because a slice's AHA level (6 or 4 sectors) needs the whole stack."""
         return (result.error is None and result.summary.get("view") == "sax" and (self.slices_expected or 0) > 1
-                and str(self.settings.sax_sectors).strip().lower() == "auto")
+                and self.settings.sector_mode == "auto")
 
     def _send_ai_images(self, result: SeriesResult) -> None:
         try:

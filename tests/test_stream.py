@@ -256,6 +256,8 @@ def test_short_axis_stack_waits_for_all_slices_and_draws_four_sectors_on_apical_
     ai = [item for item in out.sent if item.image_series_index == 1 * AI_SERIES_FACTOR]
     assert len(ai) == 16 and out.sent.index(ai[0]) > originals[-1]  # held until the stack was complete
     assert {get_meta(image).get("AI_AHA_level") for image in ai if image.slice == 6} == {"apical"}
+    assert {get_meta(image).get("AI_AHA_level") for image in ai if image.slice == 0} == {"basal"}
+    assert all("AI_AHA_level" not in get_meta(image) for image in ai if image.slice == 7)  # beyond the LV
     report = next(item for item in out.sent if item.image_series_index == report_series_index(1))
     per_slice = json.loads(get_meta(report)["InlineAI.SeriesReport"])
     assert [entry["aha_level"] for entry in per_slice] == [levels[k] for k in range(8)]
