@@ -232,3 +232,10 @@ def test_real_short_axis_images_go_through(models):
     assert [p["slice"] for p in result.summary["phases"]] == list(range(len(images)))
     json.dumps(result.summary, allow_nan=False)
     assert result.ai_images[0].data.dtype == images[0].data.dtype
+
+
+def test_bad_sax_sectors_value_is_a_clear_reason_not_a_crash(models):
+    series = make_spot_series(view_family="sax", phases=3)
+    result = analyse(models, series, model=str(models / "sax_cine.json"), sax_sectors="5")
+    assert result.error == "analysis failed: ValueError: sax_sectors must be auto, 6 or 4, got '5'"
+    assert len(result.ai_images) == 3  # unannotated copies carry the reason
