@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from inline_ai.context import Context
 from inline_ai.geometry import GridTransform, to_model_grid
 from inline_ai.points import extract_points
 from inline_ai.runtime import LandmarkModel, load_model
@@ -39,6 +40,14 @@ def normalise(pixels: np.ndarray) -> np.ndarray:
     return np.clip(pixels / scale, 0.0, NORMALISED_MAX)
 
 
+def normalise_or_blank(pixels: np.ndarray) -> np.ndarray:
+    """A neighbour normalised like the image; a blank neighbour stays zero instead of failing the image."""
+    try:
+        return normalise(pixels)
+    except ValueError:
+        return np.zeros(np.shape(pixels), dtype=np.float32)
+
+
 class LandmarkDetector:
     """Runs one model on a series: all images go through a single inference call."""
 
@@ -50,24 +59,36 @@ class LandmarkDetector:
     def names(self) -> tuple[str, ...]:
         return self.model.card.landmark_names
 
-    def prepare(self, images: Sequence[np.ndarray], spacings: np.ndarray) -> tuple[np.ndarray, list[GridTransform]]:
-        """The model batch ``[N, 1, H, W]`` and each image's grid transform."""
+    def prepare(self, images: Sequence[np.ndarray], spacings: np.ndarray,
+                context: Sequence[Context] | None = None) -> tuple[np.ndarray, list[GridTransform]]:
+        """The model batch ``[N, I, H, W]`` and each image's grid transform.
+
+        A context model (``card.context_slices`` 1) gets each image's two neighbours as channels 1-2,
+        resampled with the image's spacing; a missing neighbour (or no ``context``) is all zeros.
+        """
         card = self.model.card
-        batch = np.empty((len(images), 1, *card.input_size), dtype=np.float32)
+        batch = np.zeros((len(images), card.input_channels, *card.input_size), dtype=np.float32)
         pixel_size_mm = self.pixel_size_mm or card.pixel_size_mm
         transforms = []
         for n, pixels in enumerate(images):
-            batch[n, 0], transform = to_model_grid(normalise(pixels), tuple(spacings[n]),
-                                                   pixel_size_mm, card.input_size)
+            spacing = tuple(spacings[n])
+            batch[n, 0], transform = to_model_grid(normalise(pixels), spacing, pixel_size_mm, card.input_size)
             transforms.append(transform)
+            if card.input_channels == 1 or context is None:
+                continue
+            for channel, neighbour in enumerate(context[n], start=1):
+                if neighbour is not None:
+                    batch[n, channel] = to_model_grid(normalise_or_blank(neighbour), spacing, pixel_size_mm,
+                                                      card.input_size)[0]
         return batch, transforms
 
     def detect(self, images: np.ndarray | Sequence[np.ndarray], pixel_spacing: Sequence[float] | np.ndarray,
-               threshold: float | None = None) -> Detections:
+               threshold: float | None = None, context: Sequence[Context] | None = None) -> Detections:
         """Landmarks of ``images`` (``[N, H, W]`` or a list of 2D arrays, sizes may differ).
 
         ``pixel_spacing`` is one ``(row_mm, col_mm)`` for all images or ``[N, 2]``. ``threshold``
-        overrides the card's thresholds for every landmark.
+        overrides the card's thresholds for every landmark. ``context`` gives each image's two
+        neighbouring slices (``inline_ai.context``); models without context ignore it.
         """
         images = [np.asarray(image) for image in images]
         if not images:
@@ -78,10 +99,12 @@ class LandmarkDetector:
         spacings = np.broadcast_to(spacings, (len(images), 2)) if spacings.shape == (2,) else spacings
         if spacings.shape != (len(images), 2):
             raise ValueError(f"pixel_spacing must be (row_mm, col_mm) or [N, 2], got shape {spacings.shape}")
+        if context is not None and len(context) != len(images):
+            raise ValueError(f"context must give neighbours for each of the {len(images)} images, got {len(context)}")
         card = self.model.card
         timings: dict[str, float] = {}
         start = time.perf_counter()
-        batch, transforms = self.prepare(images, spacings)
+        batch, transforms = self.prepare(images, spacings, context)
         timings["resample"] = time.perf_counter() - start
         start = time.perf_counter()
         probabilities = self.model.predict(batch)

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from inline_ai.context import case_contexts
 from inline_ai.dataset import LandmarkCase, list_cases, load_case
 from inline_ai.measures import arvi_angle_deg, lv_length_mm
 
@@ -163,7 +164,8 @@ def evaluate_cases(detector, cases: Sequence[LandmarkCase], threshold: float | N
         for k, name in enumerate(names):
             if name in case.landmark_names:
                 truth[:, k] = case.landmarks[:, case.landmark_names.index(name)]
-        detections = detector.detect(case.image, case.pixel_spacing, threshold=threshold)
+        detections = detector.detect(case.image, case.pixel_spacing, threshold=threshold,
+                                     context=case_contexts(case.image, case.phase, case.slice_index))
         results.append(CaseResult(case.case_id, case.patient_id, case.view, np.asarray(case.pixel_spacing, float),
                                   truth, np.asarray(detections.points, float), np.asarray(detections.confidence)))
     return results

@@ -36,6 +36,7 @@ import numpy as np
 
 from inline_ai import annotate, measures, report
 from inline_ai.consistency import fill_missing, smooth_over_phases
+from inline_ai.context import Context, neighbour_indices
 from inline_ai.detector import Detections, LandmarkDetector
 from inline_ai.geometry import spacing_from_image
 from inline_ai.model_select import (
@@ -190,6 +191,27 @@ def _stack_levels(images: Sequence[ismrmrd.Image], lv_present: Sequence[bool]) -
     return measures.slice_levels(positions, slice_dirs, np.asarray(lv_present, dtype=bool))
 
 
+def slice_contexts(groups: Sequence[Sequence[ismrmrd.Image]]) -> list[list[Context]]:
+    """Each image's neighbouring slices (same phase) in a stack given as one image group per slice.
+
+    Slices are ordered by their position along the first image's slice normal, so the order the
+    scanner sent them in does not matter; a slice at either end has one neighbour, a lone one none.
+    """
+    images = [image for group in groups for image in group]
+    if not images:
+        return []
+    normal = np.asarray(images[0].slice_dir[:], dtype=np.float64)
+    positions = [float(np.dot(np.asarray(image.position[:], dtype=np.float64), normal)) for image in images]
+    table = neighbour_indices([int(image.phase) for image in images], positions)
+    pixels = [np.asarray(image.data[0, 0]) for image in images]
+    flat = [tuple(pixels[i] if i >= 0 else None for i in row) for row in table]
+    contexts, start = [], 0
+    for group in groups:
+        contexts.append(flat[start:start + len(group)])
+        start += len(group)
+    return contexts
+
+
 def _rounded(value: Any, digits: int = 3) -> float | None:
     if value is None:
         return None
@@ -226,13 +248,25 @@ class SeriesAnalyser:
     def load(self, name: str) -> LandmarkModel:
         return load_model(name, device=self.settings.device, threads=int(self.settings.threads))
 
+    def needs_stack(self, images: Sequence[ismrmrd.Image], header: Any = None) -> bool:
+        """Whether this series' model reads neighbouring slices (``context_slices``), so its slices
+        are analysed together once the stack is complete. False when no model can be chosen or loaded
+        (``analyse`` then reports why)."""
+        if validate_images(list(images)):
+            return False
+        try:
+            return self.load(self.choose(images, parsed_header(header)).model).card.context_slices > 0
+        except Exception:  # the error is reported by analyse
+            return False
+
     # -- analysis ----------------------------------------------------------------------------
     def analyse(self, images: Sequence[ismrmrd.Image], header: Any = None,
-                make_report: bool | None = None) -> SeriesResult:
+                make_report: bool | None = None, context: Sequence[Context] | None = None) -> SeriesResult:
         """Analyse one series; never raises for bad input or an unusable model.
 
         ``make_report`` overrides ``settings.report`` (a host that combines slices into one
-        series report skips the per-slice ones).
+        series report skips the per-slice ones). ``context`` gives each image's neighbouring slices
+        (:func:`slice_contexts`) for models that read them.
         """
         images = list(images)
         report_wanted = self.settings.report if make_report is None else bool(make_report)
@@ -257,12 +291,12 @@ class SeriesAnalyser:
             else model.card.view_family
         base["view"] = view
         try:
-            return self._analyse(images, model, base, started, report_wanted)
+            return self._analyse(images, model, base, started, report_wanted, context)
         except Exception as error:  # a bug or an odd image must not stop the stream
             return self._failed(images, base, f"analysis failed: {type(error).__name__}: {error}")
 
     def _analyse(self, images: list[ismrmrd.Image], model: LandmarkModel, summary: dict[str, Any],
-                 started: float, report_wanted: bool) -> SeriesResult:
+                 started: float, report_wanted: bool, context: Sequence[Context] | None = None) -> SeriesResult:
         settings = self.settings
         card = model.card
         pixels = [np.asarray(image.data[0, 0]) for image in images]
@@ -270,7 +304,7 @@ class SeriesAnalyser:
         detector = LandmarkDetector(model)
         if settings.pixel_size_mm:
             detector.pixel_size_mm = float(settings.pixel_size_mm)
-        detections = detector.detect(pixels, spacings, threshold=settings.threshold)
+        detections = detector.detect(pixels, spacings, threshold=settings.threshold, context=context)
         timings = dict(detections.timings)
 
         start = time.perf_counter()

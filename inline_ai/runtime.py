@@ -57,7 +57,13 @@ class ModelCard:
     metrics: dict[str, Any]
     created: str
     thresholds: dict[str, float] = field(default_factory=dict)
+    context_slices: int = 0  # neighbouring slices on each side given as extra input channels (inline_ai.context)
     path: Path | None = None  # the card file, when read from disk
+
+    @property
+    def input_channels(self) -> int:
+        """Input channels: the image, plus its neighbours on both sides for a context model."""
+        return 1 + 2 * self.context_slices
 
     @property
     def landmark_names(self) -> tuple[str, ...]:
@@ -119,6 +125,9 @@ class ModelCard:
         except (TypeError, ValueError) as error:
             problems.append(f"pixel_size_mm / threshold / thresholds must be numbers ({error})")
             thresholds = {}
+        context = data.get("context_slices", 0)
+        if context not in (0, 1) or isinstance(context, bool):
+            problems.append(f"context_slices must be 0 or 1, got {context!r}")
         unknown = set(thresholds) - set(channels if isinstance(channels, (list, tuple)) else [])
         if unknown:
             problems.append(f"thresholds name unknown channels {sorted(unknown)}")
@@ -133,7 +142,7 @@ class ModelCard:
             normalisation=str(data["normalisation"]), threshold=float(data["threshold"]),
             trained_on=str(data["trained_on"]), validated_on=str(data["validated_on"]),
             training_command=str(data["training_command"]), metrics=dict(data["metrics"] or {}),
-            created=str(data["created"]), thresholds=thresholds, path=path,
+            created=str(data["created"]), thresholds=thresholds, context_slices=int(context), path=path,
         )
 
     @classmethod
@@ -185,7 +194,7 @@ def softmax(logits: np.ndarray, axis: int = 1) -> np.ndarray:
 
 
 class LandmarkModel:
-    """A loaded model: ``predict`` maps ``[N, 1, H, W]`` float32 to probabilities ``[N, C, H, W]``."""
+    """A loaded model: ``predict`` maps ``[N, I, H, W]`` float32 to probabilities ``[N, C, H, W]``."""
 
     def __init__(self, card: ModelCard, device: str = "cpu", threads: int = DEFAULT_THREADS):
         self.card = card
@@ -214,7 +223,7 @@ class LandmarkModel:
         inputs, outputs = session.get_inputs(), session.get_outputs()
         if len(inputs) != 1 or len(outputs) < 1:
             raise ModelError(f"{path}: expected one input and one output, got {len(inputs)} / {len(outputs)}")
-        self._check_static_shape(path, "input", inputs[0].shape, (1, *self.card.input_size))
+        self._check_static_shape(path, "input", inputs[0].shape, (self.card.input_channels, *self.card.input_size))
         self._check_static_shape(path, "output", outputs[0].shape,
                                  (len(self.card.channels), *self.card.input_size))
         input_name, output_name = inputs[0].name, outputs[0].name
@@ -256,9 +265,10 @@ class LandmarkModel:
                                  f"(expected [N, {', '.join(map(str, expected))}])")
 
     def predict(self, batch: np.ndarray) -> np.ndarray:
-        """Probabilities ``[N, C, H, W]`` for a batch ``[N, 1, H, W]`` (softmax applied to logits)."""
+        """Probabilities ``[N, C, H, W]`` for a batch ``[N, I, H, W]`` (``I = card.input_channels``;
+        softmax applied to logits)."""
         batch = np.ascontiguousarray(batch, dtype=np.float32)
-        expected = (1, *self.card.input_size)
+        expected = (self.card.input_channels, *self.card.input_size)
         if batch.ndim != 4 or batch.shape[1:] != expected:
             raise ModelError(f"model {self.card.name}: batch must be [N, {', '.join(map(str, expected))}], "
                              f"got {list(batch.shape)}")

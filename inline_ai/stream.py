@@ -16,6 +16,11 @@ stack (several slices announced, ``sax_sectors = auto``) wait for the end of the
 whole stack tells which slices are apical and get 4 AHA sectors instead of 6. Images that already carry "AI" in
 ``GADGETRON_ImageProcessingHistory`` are forwarded but never analysed again.
 
+A model that reads neighbouring slices (card ``context_slices: 1``, see ``inline_ai.context``)
+needs the whole stack: unless the header announces a single slice, its slices are analysed together
+at the end of the series, each with the slices on either side (ordered by position along the slice
+normal, same phase) as extra input. Their originals still go out at once.
+
 Image arrays (Gadgetron ``IsmrmrdImageArray``: ``data`` complex64 ``[RO, E1, E2, CHA, N, S, LOC]``,
 ``headers`` ``[N, S, LOC]``, ``meta`` a flat list of serialised meta containers) are forwarded
 unchanged; each ``(S, LOC)`` plane's N images (phases) are analysed at once from their
@@ -32,7 +37,14 @@ import ismrmrd
 import numpy as np
 
 from inline_ai.annotate import original_meta
-from inline_ai.pipeline import AnalysisSettings, SeriesAnalyser, SeriesResult, parsed_header, series_report
+from inline_ai.pipeline import (
+    AnalysisSettings,
+    SeriesAnalyser,
+    SeriesResult,
+    parsed_header,
+    series_report,
+    slice_contexts,
+)
 
 HEADER_FIELDS: tuple[str, ...] = (
     "version", "flags", "measurement_uid", "field_of_view", "position", "read_dir", "phase_dir",
@@ -106,6 +118,7 @@ class StreamProcessor:
         self.results: list[SeriesResult] = []
         self.summaries: list[dict[str, Any]] = []
         self._analysed: dict[int, list[SeriesResult]] = {}  # per series index, report not sent yet
+        self._deferred: dict[int, list[list[ismrmrd.Image]]] = {}  # slices waiting for their stack (context models)
         self._templates: dict[int, ismrmrd.Image] = {}  # first image of each series (report geometry)
         self._last_series: int | None = None
         self.on_header(header)
@@ -155,7 +168,7 @@ class StreamProcessor:
         """Analyse every series still pending and send the remaining reports (end of stream)."""
         for key in list(self.pending):
             self._analyse(key)
-        for series in list(self._analysed):
+        for series in dict.fromkeys([*self._analysed, *self._deferred]):
             self._finish_series(series)
 
     # -- internals -----------------------------------------------------------------------------
@@ -164,19 +177,20 @@ class StreamProcessor:
         if self._last_series is not None and series != self._last_series:
             for key in [key for key in self.pending if key[0] != series]:
                 self._analyse(key)
-            for other in [other for other in self._analysed if other != series]:
+            for other in {*self._analysed, *self._deferred} - {series}:
                 self._finish_series(other)
         self._last_series = series
 
     def _finish_if_complete(self, series: int) -> None:
-        done = len(self._analysed.get(series, []))
+        done = len(self._analysed.get(series, [])) + len(self._deferred.get(series, []))
         still_open = any(key[0] == series for key in self.pending)
         if self.slices_expected and done >= self.slices_expected and not still_open:
             self._finish_series(series)
 
     def _finish_series(self, series: int) -> None:
         """Send the held AI images of a short-axis stack, then the series' report: the slice's own,
-        or one combining all its slices."""
+        or one combining all its slices. Slices deferred for a context model are analysed first."""
+        self._run_stack(self._deferred.pop(series, []))
         results = self._analysed.pop(series, [])
         template = self._templates.pop(series, None)
         held = [r for r in results if self._holds(r)]
@@ -232,12 +246,40 @@ class StreamProcessor:
             images.sort(key=lambda i: (int(i.phase), int(i.image_index)))
             self._run(images)
 
-    def _run(self, images: list[ismrmrd.Image]) -> None:
+    def _defers(self, images: list[ismrmrd.Image]) -> bool:
+        """A slice of a (possibly) multi-slice series whose model reads neighbouring slices waits for
+        the rest of its stack; its originals have already gone out."""
+        if self.slices_expected == 1:
+            return False
+        try:
+            return self.analyser.needs_stack(images, self.header)
+        except Exception:
+            self.log.exception("inline AI: cannot tell whether the model needs the whole stack; analysing now")
+            return False
+
+    def _run_stack(self, groups: list[list[ismrmrd.Image]]) -> None:
+        """Analyse the slices of one stack, each with its neighbouring slices as context."""
+        if not groups:
+            return
+        try:
+            contexts = slice_contexts(groups)
+        except Exception:
+            self.log.exception("inline AI: slice order of series %d unknown; slices analysed without neighbours",
+                               int(groups[0][0].image_series_index))
+            contexts = [None] * len(groups)
+        for images, context in zip(groups, contexts, strict=True):
+            self._run(images, context, defer=False)
+
+    def _run(self, images: list[ismrmrd.Image], context: list | None = None, defer: bool = True) -> None:
         series, slice_index = int(images[0].image_series_index), int(images[0].slice)
+        if defer and self._defers(images):
+            self._deferred.setdefault(series, []).append(images)
+            return
         # with several slices per series, one combined report is made at the end of the series
         per_slice_report = self.settings.report and (self.slices_expected or 0) <= 1
         try:
-            result = self.analyser.analyse(images, self.header, make_report=per_slice_report)
+            extra = {} if context is None else {"context": context}  # analysers without context support still work
+            result = self.analyser.analyse(images, self.header, make_report=per_slice_report, **extra)
         except Exception as error:  # the analyser should not raise; never let it stop the stream
             self.log.exception("inline AI: analysis of series %d slice %d failed", series, slice_index)
             self._report_failure(images[0], f"analysis failed: {type(error).__name__}: {error}")

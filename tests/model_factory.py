@@ -71,12 +71,18 @@ def _gaussian_kernel(sigma_px: float) -> np.ndarray:
     return (kernel / kernel.sum()).astype(np.float32)[None, None]
 
 
-def build_spot_model(view_family: str, input_size: tuple[int, int]) -> onnx.ModelProto:
-    """The ONNX graph: Conv (Gaussian blur) -> Mul (gain x region masks) -> Add (background bias)."""
+def build_spot_model(view_family: str, input_size: tuple[int, int], context_slices: int = 0) -> onnx.ModelProto:
+    """The ONNX graph: Conv (Gaussian blur) -> Mul (gain x region masks) -> Add (background bias).
+
+    With ``context_slices`` 1 the input has 3 channels (image, two neighbouring slices); the
+    neighbours get zero weight, so the output is the one-channel model's.
+    """
     rows, cols = (int(v) for v in input_size)
     masks = _region_masks(view_family, (rows, cols))
     channels = masks.shape[1]
+    inputs = 1 + 2 * context_slices
     kernel = _gaussian_kernel(BLUR_SIGMA_PX)
+    kernel = np.concatenate([kernel, np.zeros((1, inputs - 1, *kernel.shape[2:]), np.float32)], axis=1)
     pad = kernel.shape[-1] // 2
     bias = np.zeros((1, channels, 1, 1), dtype=np.float32)
     bias[0, 0] = BACKGROUND_LOGIT
@@ -92,7 +98,7 @@ def build_spot_model(view_family: str, input_size: tuple[int, int]) -> onnx.Mode
     ]
     graph = helper.make_graph(
         nodes, f"spot_{view_family}",
-        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 1, rows, cols])],
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", inputs, rows, cols])],
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", channels, rows, cols])],
         initializer=initializers,
     )
@@ -115,7 +121,7 @@ def make_test_model(
     """Write ``NAME.onnx`` and its card ``NAME.json`` into ``directory``; return the ONNX path."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    model = build_spot_model(view_family, input_size)
+    model = build_spot_model(view_family, input_size, int(card_overrides.get("context_slices", 0)))
     onnx_path = directory / f"{name}.onnx"
     onnx.save(model, str(onnx_path))
     names = LAX_LANDMARKS if view_family == "lax" else SAX_LANDMARKS

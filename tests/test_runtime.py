@@ -64,6 +64,9 @@ def test_invalid_card_values_are_named(model_dir):
     with pytest.raises(ModelError) as error:
         ModelCard.from_json(path)
     assert "output" in str(error.value) and "channels" in str(error.value) and "input_size" in str(error.value)
+    path = edit_card(model_dir, "test_lax", context_slices=2)
+    with pytest.raises(ModelError, match="context_slices must be 0 or 1"):
+        ModelCard.from_json(path)
 
 
 def test_missing_card_file(tmp_path):
@@ -89,6 +92,10 @@ def test_sha256_mismatch_is_refused(model_dir):
 
 def test_card_shape_that_does_not_match_the_model_is_refused(model_dir):
     edit_card(model_dir, "test_lax", input_size=[32, 32])
+    with pytest.raises(ModelError, match="shape"):
+        load_model(model_dir / "test_lax.json")
+    clear_model_cache()
+    edit_card(model_dir, "test_lax", input_size=[128, 128], context_slices=1)  # a 1-channel model, card says 3
     with pytest.raises(ModelError, match="shape"):
         load_model(model_dir / "test_lax.json")
 

@@ -267,3 +267,49 @@ def test_short_axis_stack_waits_for_all_slices_and_draws_four_sectors_on_apical_
     for image in ai:
         same = np.array_equal(image.data, fixed_ai[(image.slice, image.phase)].data)
         assert same == (levels[image.slice] != "apical"), (image.slice, image.phase)
+
+
+def test_context_model_analyses_each_slice_with_its_neighbours_once_the_stack_is_complete(tmp_path_factory,
+                                                                                          monkeypatch):
+    directory = tmp_path_factory.mktemp("ctx")
+    context_model = make_test_model(directory, name="sax_ctx", view_family="sax", context_slices=1)
+    plain_model = make_test_model(directory, name="sax_plain", view_family="sax")
+    stack = sax_stack(5, phases=3)
+    for series in stack:  # mark each image: corner pixel = 1000 + 10 * slice + phase
+        for image in series.images:
+            image.data[0, 0, 0, 0] = 1000 + 10 * image.slice + image.phase
+    shuffled = [stack[k] for k in (2, 0, 4, 1, 3)]  # the scanner's order must not matter
+    seen = {}
+    original_analyse = SeriesAnalyser.analyse
+
+    def spy(self, images, header=None, make_report=None, context=None):
+        seen[int(images[0].slice)] = context
+        return original_analyse(self, images, header, make_report, context)
+
+    monkeypatch.setattr(SeriesAnalyser, "analyse", spy)
+    processor, out = run_stack(context_model, shuffled)
+    assert sorted(seen) == [0, 1, 2, 3, 4]
+    for k, context in seen.items():
+        assert len(context) == 3
+        for phase, (before, after) in enumerate(context):
+            assert (before is None) == (k == 0) and (after is None) == (k == 4)
+            if before is not None:
+                assert before[0, 0] == 1000 + 10 * (k - 1) + phase
+            if after is not None:
+                assert after[0, 0] == 1000 + 10 * (k + 1) + phase
+    originals = [n for n, item in enumerate(out.sent) if item.image_series_index == 1]
+    ai = [n for n, item in enumerate(out.sent) if item.image_series_index == AI_SERIES_FACTOR]
+    assert len(originals) == 15 and len(ai) == 15 and min(ai) > max(originals)
+    # the neighbours carry zero weight in this test model: the points are the plain model's
+    plain, _ = run_stack(plain_model, shuffled)
+    by_slice = {s["slice"]: s for s in plain.summaries}
+    for summary in processor.summaries:
+        assert summary["phases"] == by_slice[summary["slice"]]["phases"]
+        assert summary["aha_level"] == by_slice[summary["slice"]]["aha_level"]
+    # one announced slice: nothing to wait for, analysed without neighbours at once
+    seen.clear()
+    header = make_header(HeaderSpec(matrix=(256, 208), fov_mm=(332.8, 291.2, 8.0), phases=3, slices=1))
+    lone = StreamProcessor(AnalysisSettings(model=str(context_model)), Recorder(), header=header)
+    for image in stack[1].images:
+        lone.on_image(image)
+    assert seen == {1: None} and lone.summaries[0].get("error") is None

@@ -255,3 +255,78 @@ def test_distributed_setup_without_torchrun_is_single_process(monkeypatch):
     if not torch.cuda.is_available():
         with pytest.raises(RuntimeError, match="no CUDA"):
             pick_device("cuda")
+
+
+def test_context_batch_stacks_neighbours_swaps_and_blanks_them():
+    from inline_ai.training.trainer import blank_indices, context_batch, with_blank
+
+    images = with_blank(torch.arange(1.0, 5.0).view(4, 1, 1).expand(4, 2, 2).contiguous())  # image i is all i+1
+    neighbours = blank_indices(np.array([[-1, 1], [0, 2], [1, -1], [-1, -1]]), 4)
+    indices = torch.tensor([0, 1, 2, 3])
+    plain = context_batch(images, neighbours, indices, context_slices=1)
+    assert plain.shape == (4, 3, 2, 2)
+    assert plain[:, :, 0, 0].tolist() == [[1, 0, 2], [2, 1, 3], [3, 2, 0], [4, 0, 0]]
+    assert context_batch(images, neighbours, indices, context_slices=0).shape == (4, 1, 2, 2)
+    generator = torch.Generator().manual_seed(0)
+    many = torch.tensor([1] * 400)
+    swapped = context_batch(images, neighbours, many, 1, 0.0, generator)[:, 1:, 0, 0]
+    share = float((swapped[:, 0] == 3).float().mean())
+    assert 0.4 < share < 0.6 and set(swapped[:, 0].tolist()) == {1.0, 3.0}
+    dropped = context_batch(images, neighbours, many, 1, 0.5, generator)[:, 1:, 0, 0]
+    assert 0.4 < float((dropped == 0).float().mean()) < 0.6
+
+
+def test_prepared_set_keeps_stacks_through_save_subset_and_concatenate(tmp_path):
+    from inline_ai.dataset import load_case
+
+    _write_spot_dataset(tmp_path / "data", patients=2)
+    cases = [load_case(tmp_path / "data" / f"spot_p{p:02d}_c.npz") for p in range(2)]
+    cases[0].phase, cases[0].slice_index = np.array(["ED", "ES", "ED"]), np.array([0, 0, 1])
+    prepared = prepare_cases(cases, cases[0].landmark_names, 4.0, (40, 40))
+    loaded = PreparedSet.load(prepared.save(tmp_path / "set.npz"))
+    table = loaded.neighbours()
+    assert table[:3].tolist() == [[-1, 2], [-1, -1], [0, -1]]  # ED slices 0-1 linked, ES alone
+    assert table[3:].tolist() == [[-1, 4], [3, 5], [4, -1]]  # no phase: one stack in image order
+    joined = PreparedSet.concatenate([loaded.subset(np.arange(3, 6)), loaded.subset(np.arange(3))])
+    assert joined.neighbours().tolist() == [[-1, 1], [0, 2], [1, -1], [-1, 5], [-1, -1], [3, -1]]
+
+
+def test_tiny_context_training_exports_a_three_channel_model_the_detector_feeds(tmp_path):
+    from inline_ai.detector import LandmarkDetector
+    from inline_ai.runtime import clear_model_cache, load_model
+    from inline_ai.training.cli import main
+
+    _write_spot_dataset(tmp_path / "data")
+    config = {
+        "name": "tiny_ctx", "view_family": "sax", "input_size": [32, 32], "pixel_size_mm": 4.0, "work_margin": 4,
+        "depth": 2, "base_channels": 4, "batch_size": 4, "epochs": 1, "steps_per_epoch": 2, "val_pattern": "p03$",
+        "context_slices": 1, "sources": [{"path": str(tmp_path / "data"), "kind": "real"}],
+        "trained_on": "synthetic: spots (test)", "validated_on": "synthetic: spot patient p03",
+    }
+    config_path = tmp_path / "tiny.yaml"
+    config_path.write_text(json.dumps(config))
+    models = tmp_path / "models"
+    assert main([str(config_path), "--run-dir", str(tmp_path / "run"), "--export-dir", str(models), "--quiet",
+                 "--device", "cpu"]) == 0
+    card = json.loads((models / "tiny_ctx.json").read_text())
+    assert card["context_slices"] == 1 and card["export_parity"]["onnx_max_abs_diff"] <= 1e-4
+    clear_model_cache()
+    model = load_model(models / "tiny_ctx.json")
+    assert model.card.input_channels == 3
+    with pytest.raises(Exception, match="batch must be"):
+        model.predict(np.zeros((1, 1, 32, 32), np.float32))
+    detector = LandmarkDetector(model)
+    images = np.random.default_rng(1).uniform(0, 100, (3, 64, 64)).astype(np.float32)
+    batch, _ = detector.prepare(list(images), np.full((3, 2), 2.0), [(None, images[1]), (images[0], images[2]),
+                                                                         (images[1], None)])
+    assert batch.shape == (3, 3, 32, 32)
+    np.testing.assert_array_equal(batch[1, 1], batch[0, 0])  # the neighbour is resampled like the image itself
+    np.testing.assert_array_equal(batch[1, 2], batch[2, 0])
+    assert not batch[0, 1].any() and not batch[2, 2].any()
+    alone, _ = detector.prepare(list(images), np.full((3, 2), 2.0))
+    assert not alone[:, 1:].any()
+    with_context = detector.detect(images, (2.0, 2.0), threshold=0.0, context=[(None, images[1])] * 3)
+    without = detector.detect(images, (2.0, 2.0), threshold=0.0)
+    assert not np.allclose(with_context.confidence, without.confidence)
+    with pytest.raises(ValueError, match="context must give"):
+        detector.detect(images, (2.0, 2.0), context=[(None, None)])

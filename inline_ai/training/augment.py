@@ -127,7 +127,9 @@ def random_geometry(
 
 
 def gaussian_blur(images: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of ``[B, 1, H, W]`` with reflect padding."""
+    """Separable Gaussian blur of ``[B, C, H, W]`` (each channel alone) with reflect padding."""
+    if images.shape[1] != 1:
+        return gaussian_blur(images.reshape(-1, 1, *images.shape[2:]), sigma).reshape(images.shape)
     radius = max(1, int(math.ceil(3 * sigma)))
     x = torch.arange(-radius, radius + 1, device=images.device, dtype=images.dtype)
     kernel = torch.exp(-(x**2) / (2 * sigma**2))
@@ -189,7 +191,8 @@ def augment_batch(
     settings: AugmentSettings,
     generator: torch.Generator | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Augment ``images [B, 1, S, T]`` (normalised intensities) and ``points [B, K, 2]``; crop to ``out_size``.
+    """Augment ``images [B, C, S, T]`` (normalised intensities; channels 1.. are neighbouring slices, which get
+    the same geometry and intensity changes) and ``points [B, K, 2]``; crop to ``out_size``.
 
     With ``settings.enabled`` false this is the plain centred crop used for validation.
     """

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from inline_ai.context import case_contexts
+
 CANDIDATES = np.round(np.arange(0.05, 0.951, 0.025), 3)
 
 
@@ -34,7 +36,8 @@ def calibrate(detector, cases, default: float = 0.3) -> dict[str, dict[str, floa
     names = list(detector.names)
     confidences, presents = [], []
     for case in cases:
-        found = detector.detect(case.image, case.pixel_spacing, threshold=0.0)
+        found = detector.detect(case.image, case.pixel_spacing, threshold=0.0,
+                                context=case_contexts(case.image, case.phase, case.slice_index))
         truth = np.full((case.image.shape[0], len(names)), False)
         for k, name in enumerate(names):
             if name in case.landmark_names:

@@ -66,6 +66,8 @@ class TrainingConfig:
     split_seed: int = 0
     val_max_images: int = 600  # validate each epoch on at most this many (seeded) validation images
     threshold: float = 0.3
+    context_slices: int = 0  # 1: the neighbouring slices of the stack are input channels (inline_ai.context)
+    context_dropout: float = 0.1  # training: chance that each neighbour is blanked (lone images, stack ends)
     init_from: Path | None = None
     seed: int = 0
     augment: AugmentSettings = field(default_factory=AugmentSettings)
@@ -147,6 +149,10 @@ def config_from_dict(raw: dict[str, Any], config_path: Path | None = None) -> Tr
     raw.setdefault("views", ["sax"] if raw["view_family"] == "sax" else ["ch2", "ch3", "ch4"])
     raw.setdefault("sequence", "cine")
     config = TrainingConfig(sources=sources, augment=augment, config_path=config_path, **raw)
+    if config.context_slices not in (0, 1):
+        raise ValueError(f"context_slices must be 0 or 1, got {config.context_slices}")
+    if not 0.0 <= config.context_dropout <= 1.0:
+        raise ValueError(f"context_dropout must be in [0, 1], got {config.context_dropout}")
     multiple = 2 ** (config.depth - 1)
     if any(size % multiple for size in config.input_size):
         raise ValueError(f"input_size {config.input_size} must be a multiple of {multiple} for depth {config.depth}")

@@ -23,12 +23,9 @@ PREPARED_SCALE = 127.5  # uint8 storage of intensities in [0, 2]
 
 def normalise_intensity(image: np.ndarray) -> np.ndarray:
     """The runtime's normalisation (``inline_ai.detector.normalise``); a blank image stays all zero."""
-    from inline_ai.detector import normalise
+    from inline_ai.detector import normalise_or_blank
 
-    try:
-        return normalise(image)
-    except ValueError:
-        return np.zeros(np.shape(image), dtype=np.float32)
+    return normalise_or_blank(image)
 
 
 def resample_to_grid(
@@ -63,16 +60,37 @@ class PreparedSet:
     case_ids: np.ndarray  # [M] str
     views: np.ndarray  # [M] str
     kind: str = "real"  # real | synthetic
+    stack_ids: np.ndarray | None = None  # [M] str: case and phase; images of one stack share it
+    slice_positions: np.ndarray | None = None  # [M] int: slice index within the stack
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
 
     def subset(self, mask: np.ndarray) -> PreparedSet:
         """Images selected by a boolean mask or index array."""
+        stacks, positions = self.stack_layout()
         return PreparedSet(
             self.images[mask], self.points[mask], self.landmark_names, self.pixel_size_mm,
-            self.patient_ids[mask], self.case_ids[mask], self.views[mask], self.kind,
+            self.patient_ids[mask], self.case_ids[mask], self.views[mask], self.kind, stacks[mask], positions[mask],
         )
+
+    def stack_layout(self) -> tuple[np.ndarray, np.ndarray]:
+        """Stack ids and slice positions; a set prepared before they were stored counts each case as
+        one stack in image order (right for one-phase stacks such as ACDC's)."""
+        if self.stack_ids is not None and self.slice_positions is not None:
+            return self.stack_ids, self.slice_positions
+        positions = np.zeros(len(self), dtype=np.int64)
+        for case in np.unique(self.case_ids):
+            members = np.flatnonzero(self.case_ids == case)
+            positions[members] = np.arange(members.size)
+        return self.case_ids.astype(str), positions
+
+    def neighbours(self) -> np.ndarray:
+        """``[M, 2]`` indices of each image's neighbouring slices in its stack (-1 = none)."""
+        from inline_ai.context import neighbour_indices
+
+        stacks, positions = self.stack_layout()
+        return neighbour_indices(stacks.tolist(), positions.tolist())
 
     def save(self, path: str | Path) -> Path:
         """Write as one compressed ``.npz`` (images as uint8)."""
@@ -88,6 +106,8 @@ class PreparedSet:
             case_ids=self.case_ids.astype(str),
             views=self.views.astype(str),
             kind=np.asarray(self.kind),
+            stack_ids=self.stack_layout()[0].astype(str),
+            slice_positions=self.stack_layout()[1].astype(np.int32),
         )
         return path
 
@@ -107,6 +127,8 @@ class PreparedSet:
                 case_ids=npz["case_ids"].astype(str),
                 views=npz["views"].astype(str),
                 kind=str(npz["kind"]),
+                stack_ids=npz["stack_ids"].astype(str) if "stack_ids" in npz.files else None,
+                slice_positions=npz["slice_positions"].astype(np.int64) if "slice_positions" in npz.files else None,
             )
 
     @classmethod
@@ -119,11 +141,13 @@ class PreparedSet:
             if other.landmark_names != first.landmark_names or other.pixel_size_mm != first.pixel_size_mm:
                 raise ValueError("prepared sets differ in landmarks or pixel size")
         kinds = {s.kind for s in sets}
+        layouts = [s.stack_layout() for s in sets]
         return cls(
             np.concatenate([s.images for s in sets]), np.concatenate([s.points for s in sets]),
             first.landmark_names, first.pixel_size_mm,
             np.concatenate([s.patient_ids for s in sets]), np.concatenate([s.case_ids for s in sets]),
             np.concatenate([s.views for s in sets]), kinds.pop() if len(kinds) == 1 else "mixed",
+            np.concatenate([stacks for stacks, _ in layouts]), np.concatenate([positions for _, positions in layouts]),
         )
 
 
@@ -135,7 +159,7 @@ def prepare_cases(
     kind: str = "real",
 ) -> PreparedSet:
     """Normalise and resample every image of ``cases``; landmarks are reordered to ``landmark_names``."""
-    images, points, patients, case_ids, views = [], [], [], [], []
+    images, points, patients, case_ids, views, stacks, positions = [], [], [], [], [], [], []
     for case in cases:
         order = [case.landmark_names.index(name) if name in case.landmark_names else -1 for name in landmark_names]
         if all(i < 0 for i in order):
@@ -153,11 +177,14 @@ def prepare_cases(
             patients.append(case.patient_id)
             case_ids.append(case.case_id)
             views.append(case.view)
+            stacks.append(f"{case.case_id}/{case.phase[index] if case.phase is not None else ''}")
+            positions.append(int(case.slice_index[index]) if case.slice_index is not None else index)
     if not images:
         raise ValueError("no images to prepare")
     return PreparedSet(
         np.stack(images).astype(np.float32), np.stack(points).astype(np.float32), tuple(landmark_names),
         float(pixel_size_mm), np.asarray(patients), np.asarray(case_ids), np.asarray(views), kind,
+        np.asarray(stacks), np.asarray(positions, dtype=np.int64),
     )
 
 

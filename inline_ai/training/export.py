@@ -35,9 +35,14 @@ def model_from_checkpoint(checkpoint: str | Path | dict[str, Any]) -> tuple[UNet
     if "metadata" not in state or "model" not in state:
         raise ValueError(f"{checkpoint}: not a training checkpoint (needs 'model' and 'metadata')")
     meta = state["metadata"]
-    model = UNet(len(meta["channels"]), meta["depth"], meta["base_channels"])
+    model = UNet(len(meta["channels"]), meta["depth"], meta["base_channels"], in_channels=input_channels(meta))
     model.load_state_dict(state["model"])
     return model.eval(), meta
+
+
+def input_channels(meta: dict[str, Any]) -> int:
+    """Input channels of a checkpoint's network: the image plus any neighbouring slices."""
+    return 1 + 2 * int(meta.get("context_slices", 0))
 
 
 def json_safe(value: Any) -> Any:
@@ -59,9 +64,9 @@ def _probabilities(logits: np.ndarray) -> np.ndarray:
     return exp / exp.sum(axis=1, keepdims=True)
 
 
-def export_onnx(model: torch.nn.Module, path: Path, input_size: tuple[int, int]) -> None:
-    """Write ONNX with input ``image [N, 1, H, W]`` and output ``logits [N, C, H, W]``, batch dynamic."""
-    example = torch.zeros(1, 1, *input_size)
+def export_onnx(model: torch.nn.Module, path: Path, input_size: tuple[int, int], channels: int = 1) -> None:
+    """Write ONNX with input ``image [N, I, H, W]`` and output ``logits [N, C, H, W]``, batch dynamic."""
+    example = torch.zeros(1, channels, *input_size)
     with warnings.catch_warnings():  # the TorchScript-based exporter is deprecated but exact and dependency-free
         warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(
@@ -71,12 +76,12 @@ def export_onnx(model: torch.nn.Module, path: Path, input_size: tuple[int, int])
 
 
 def parity_check(model: torch.nn.Module, onnx_path: Path, script_path: Path, input_size: tuple[int, int],
-                 seed: int = 0) -> dict[str, float]:
+                 seed: int = 0, channels: int = 1) -> dict[str, float]:
     """Largest probability difference of ONNX Runtime and TorchScript against eager PyTorch (batch of 3)."""
     import onnxruntime as ort
 
     rng = np.random.default_rng(seed)
-    batch = rng.uniform(0, 1.5, size=(3, 1, *input_size)).astype(np.float32)
+    batch = rng.uniform(0, 1.5, size=(3, channels, *input_size)).astype(np.float32)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         reference = torch.softmax(model(torch.from_numpy(batch)), dim=1).numpy()
@@ -102,11 +107,12 @@ def export_model(checkpoint: str | Path | dict[str, Any], out_dir: str | Path, n
     out_dir.mkdir(parents=True, exist_ok=True)
     input_size = tuple(meta["input_size"])
     onnx_path, script_path = out_dir / f"{name}.onnx", out_dir / f"{name}.pt"
-    export_onnx(model, onnx_path, input_size)
+    channels = input_channels(meta)
+    export_onnx(model, onnx_path, input_size, channels)
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        torch.jit.trace(model, torch.zeros(1, 1, *input_size)).save(str(script_path))
-    parity = parity_check(model, onnx_path, script_path, input_size)
+        torch.jit.trace(model, torch.zeros(1, channels, *input_size)).save(str(script_path))
+    parity = parity_check(model, onnx_path, script_path, input_size, channels=channels)
     card: dict[str, Any] = {
         "name": name,
         "format": "onnx",
@@ -118,6 +124,7 @@ def export_model(checkpoint: str | Path | dict[str, Any], out_dir: str | Path, n
         "input_size": list(input_size),
         "pixel_size_mm": float(meta["pixel_size_mm"]),
         "channels": list(meta["channels"]),
+        "context_slices": int(meta.get("context_slices", 0)),
         "output": "logits",
         "normalisation": "percentile_99.5",
         "threshold": float(meta["threshold"]),

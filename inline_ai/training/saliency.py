@@ -40,14 +40,15 @@ def load_torch_model(model: str | Path):
     net = torch.jit.load(str(script_path), map_location="cpu").eval()
     meta = {"name": card.name, "channels": list(card.channels), "input_size": list(card.input_size),
             "pixel_size_mm": card.pixel_size_mm, "sigma_mm": data.get("heatmap_sigma_mm", 4.0),
-            "threshold": card.threshold}
+            "threshold": card.threshold, "context_slices": card.context_slices}
     return net, meta
 
 
 def saliency_maps(
     net, batch: np.ndarray, points_model: np.ndarray, sigma_px: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``(|d loss / d input| [N, H, W], probabilities [N, C, H, W])`` for a model-grid batch ``[N, 1, H, W]``."""
+    """``(|d loss / d input| [N, H, W], probabilities [N, C, H, W])`` for a model-grid batch ``[N, I, H, W]``
+    (the gradient of the image itself, channel 0, for a model with neighbouring-slice channels)."""
     import torch
 
     from inline_ai.training.losses import HeatmapLoss
@@ -82,8 +83,9 @@ def run(case_path: Path, model: str, out_dir: Path, indices: list[int] | None, c
     import matplotlib.pyplot as plt
     from scipy import ndimage
 
+    from inline_ai.context import case_contexts
     from inline_ai.dataset import load_case
-    from inline_ai.detector import normalise
+    from inline_ai.detector import normalise, normalise_or_blank
     from inline_ai.geometry import to_model_grid
     from inline_ai.points import extract_points
 
@@ -97,9 +99,14 @@ def run(case_path: Path, model: str, out_dir: Path, indices: list[int] | None, c
         raise ValueError(f"image indices {bad} outside the case's {case.image.shape[0]} images")
     size, pixel = tuple(meta["input_size"]), float(meta["pixel_size_mm"])
     batch, truth = [], []
+    contexts = case_contexts(case.image, case.phase, case.slice_index)
     for i in indices:
         pixels, transform = to_model_grid(normalise(case.image[i]), tuple(case.pixel_spacing), pixel, size)
-        batch.append(pixels[None])
+        channels = [pixels]
+        for neighbour in contexts[i][:2 * int(meta.get("context_slices", 0))]:
+            channels.append(np.zeros_like(pixels) if neighbour is None else
+                            to_model_grid(normalise_or_blank(neighbour), tuple(case.pixel_spacing), pixel, size)[0])
+        batch.append(np.stack(channels))
         labelled = np.full((len(names), 2), np.nan)
         for k, name in enumerate(names):
             if name in case.landmark_names:

@@ -155,7 +155,8 @@ class Trainer:
             keep = rng.choice(len(self.val_set), config.val_max_images, replace=False)
             self.val_set = self.val_set.subset(np.sort(keep))
         self.sampler = GroupSampler(groups, weights, seed=config.seed * 7919 + self.dist.rank)
-        self.train_images = torch.from_numpy(self.train_set.images).to(self.device).unsqueeze(1)
+        self.train_images = with_blank(torch.from_numpy(self.train_set.images).to(self.device))
+        self.train_neighbours = blank_indices(self.train_set.neighbours(), len(self.train_set)).to(self.device)
         self.train_points = torch.from_numpy(self.train_set.points).to(self.device)
         if self.dist.is_main:
             write_split(self.run_dir / "split.json", split)
@@ -164,7 +165,10 @@ class Trainer:
 
     def _val_tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
         assert self.val_set is not None
-        images = torch.from_numpy(self.val_set.images).unsqueeze(1).to(self.device)
+        images = with_blank(torch.from_numpy(self.val_set.images).to(self.device))
+        neighbours = blank_indices(self.val_set.neighbours(), len(self.val_set)).to(self.device)
+        indices = torch.arange(len(self.val_set), device=self.device)
+        images = context_batch(images, neighbours, indices, self.config.context_slices)
         points = torch.from_numpy(self.val_set.points).to(self.device)
         plain = AugmentSettings(enabled=False)
         return augment_batch(images, points, self.config.input_size, plain)
@@ -172,7 +176,8 @@ class Trainer:
     # ----- model -----
     def build_model(self) -> UNet:
         config = self.config
-        model = UNet(len(config.channels), config.depth, config.base_channels, background_prior=config.background_prior)
+        model = UNet(len(config.channels), config.depth, config.base_channels,
+                     in_channels=1 + 2 * config.context_slices, background_prior=config.background_prior)
         if config.init_from is not None:
             state = torch.load(config.init_from, map_location="cpu", weights_only=False)
             model.load_state_dict(state["model"] if "model" in state else state)
@@ -186,6 +191,7 @@ class Trainer:
             "name": c.name, "view_family": c.view_family, "views": list(c.views), "sequence": c.sequence,
             "input_size": list(c.input_size), "pixel_size_mm": c.pixel_size_mm, "channels": c.channels,
             "depth": c.depth, "base_channels": c.base_channels, "sigma_mm": c.sigma_mm, "threshold": c.threshold,
+            "context_slices": c.context_slices,
             "trained_on": c.trained_on, "validated_on": c.validated_on, "training_command": c.training_command,
             "augment": asdict(c.augment),
         }
@@ -229,8 +235,10 @@ class Trainer:
                        disable=not self.progress)
             for _ in bar:
                 indices = torch.from_numpy(self.sampler.batch(config.batch_size)).to(self.device)
-                images, points = augment_batch(self.train_images[indices], self.train_points[indices],
-                                               config.input_size, config.augment, self.generator)
+                inputs = context_batch(self.train_images, self.train_neighbours, indices, config.context_slices,
+                                       config.context_dropout, self.generator)
+                images, points = augment_batch(inputs, self.train_points[indices], config.input_size, config.augment,
+                                               self.generator)
                 targets = render_heatmaps(points, *config.input_size, self.sigma_px)
                 with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
                     logits = model(images)
@@ -276,6 +284,36 @@ class Trainer:
         if not best_metrics and best_path.is_file():
             best_metrics = torch.load(best_path, map_location="cpu", weights_only=False).get("metrics", {})
         return best_metrics
+
+
+def with_blank(images: torch.Tensor) -> torch.Tensor:
+    """``[M, S, T]`` images as ``[M + 1, 1, S, T]``: the last one is blank (a missing neighbour)."""
+    return torch.cat([images, images.new_zeros((1, *images.shape[1:]))]).unsqueeze(1)
+
+
+def blank_indices(neighbours: np.ndarray, count: int) -> torch.Tensor:
+    """A neighbour table with ``-1`` (none) replaced by ``count``, the blank image of :func:`with_blank`."""
+    return torch.from_numpy(np.where(neighbours < 0, count, neighbours).astype(np.int64))
+
+
+def context_batch(images: torch.Tensor, neighbours: torch.Tensor, indices: torch.Tensor, context_slices: int,
+                  dropout: float = 0.0, generator: torch.Generator | None = None) -> torch.Tensor:
+    """The network input ``[B, 1 + 2 * context_slices, S, T]`` of images ``indices``.
+
+    ``images`` is ``[M + 1, 1, S, T]`` with a blank last image, ``neighbours [M, 2]`` indexes it.
+    With a ``generator`` (training) the two neighbours swap places at random (stacks run either way)
+    and each is blanked with probability ``dropout`` (lone images and stack ends look like this).
+    """
+    own = images[indices]
+    if context_slices == 0:
+        return own
+    pairs = neighbours[indices]
+    if generator is not None:
+        swap = torch.rand(indices.shape[0], generator=generator, device=indices.device) < 0.5
+        pairs = torch.where(swap.unsqueeze(1), pairs.flip(1), pairs)
+        drop = torch.rand(pairs.shape, generator=generator, device=indices.device) < dropout
+        pairs = torch.where(drop, images.shape[0] - 1, pairs)
+    return torch.cat([own, images[pairs[:, 0]], images[pairs[:, 1]]], dim=1)
 
 
 def soft_argmax_points(
