@@ -8,12 +8,16 @@
 # TRAIN_GROUPS="real phantom" (default both): real = the ACDC-trained SAX models and the sigma study;
 # phantom = phantom data + lax_cine, sax_sim2real (+ a strong-augmentation variant), sax_cine_mixed;
 # real2 = sax_cine with a longer LR-plateau patience (12 epochs).
+# context = sax_cine_ctx (neighbouring slices as input) with seeds 0 and 1, and sax_cine with seed 1 as
+#   the same-session baseline; sim2real4 = round-4 phantom data + sax_sim2real_r4 from scratch
+#   (SIM4_MIN minutes, after the data is made).
 set -u
 OUT=${OUT:-out/device}
 WORK=${WORK:-runs/device}
 DEVICE=${DEVICE:-cuda}
 REAL_MIN=${REAL_MIN:-6.5}       # wall-clock limit of the real-data trainings (minutes, checked after each epoch)
 PHANTOM_MIN=${PHANTOM_MIN:-5.5} # ... of the phantom-trained ones (they start after the phantom data is made)
+SIM4_MIN=${SIM4_MIN:-5.5}       # ... of sax_sim2real_r4
 HARD_S=${HARD_S:-500}           # every training is interrupted (SIGINT) this many seconds after the start
 WORKERS=${WORKERS:-12}
 TRAIN_GROUPS=${TRAIN_GROUPS:-real phantom}
@@ -60,6 +64,25 @@ fi
 
 if [[ " $TRAIN_GROUPS " == *" real2 "* ]]; then
 train sax_cine_p12 "$REAL_MIN" config/training/sax_cine.yaml --set plateau_patience=12 &
+fi
+
+if [[ " $TRAIN_GROUPS " == *" context "* ]]; then
+train sax_cine_ctx "$REAL_MIN" config/training/sax_cine_ctx.yaml &
+train sax_cine_ctx_s1 "$REAL_MIN" config/training/sax_cine_ctx.yaml --set seed=1 &
+train sax_cine_s1 "$REAL_MIN" config/training/sax_cine.yaml --set seed=1 &
+fi
+
+if [[ " $TRAIN_GROUPS " == *" sim2real4 "* ]]; then
+  if [ "${SMOKE:-0}" = 1 ]; then
+    SIM4=(--set "sources=[{path: $WORK/ph_sax4, prepared: $WORK/ph_sax4.npz, kind: synthetic, phantom: {views: [sax], subjects: 3, phases: ed_es, first_seed: 300000}}]")
+  else
+    SIM4=()
+  fi
+  stamp "round-4 phantom data"
+  timeout 240 python3 scripts/prepare_training_data.py config/training/sax_sim2real_r4.yaml --workers "$WORKERS" \
+    "${SIM4[@]}" > "$LOGS/prepare_r4.log" 2>&1
+  stamp "round-4 phantom data done (exit $?)"
+  train sax_sim2real_r4 "$SIM4_MIN" config/training/sax_sim2real_r4.yaml "${SIM4[@]}" &
 fi
 
 # 2) phantom data on the CPU cores (cached as compact prepared sets)
