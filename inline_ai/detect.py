@@ -10,26 +10,34 @@ from typing import Any
 
 import numpy as np
 
+from inline_ai.context import Context, case_contexts
+
 DEFAULT_MODELS = {"sax": "sax_cine", "lax": "lax_cine"}
 
 
-def _image_groups(path: Path) -> list[tuple[str, list[np.ndarray], np.ndarray, str | None]]:
-    """``(group name, images, spacings [N, 2], view or None)`` for each series in the input file."""
+ImageGroup = tuple[str, list[np.ndarray], np.ndarray, str | None, list[Context]]
+
+
+def _image_groups(path: Path) -> list[ImageGroup]:
+    """``(group name, images, spacings [N, 2], view or None, neighbouring slices)`` for each series in the file."""
     if path.suffix == ".npz":
         from inline_ai.dataset import load_case
 
         case = load_case(path)
         spacing = np.broadcast_to(np.asarray(case.pixel_spacing, float), (case.image.shape[0], 2))
-        return [(case.case_id, list(case.image), spacing, case.view)]
+        return [(case.case_id, list(case.image), spacing, case.view,
+                 case_contexts(case.image, case.phase, case.slice_index))]
     if path.suffix in (".h5", ".mrd", ".hdf5"):
         from inline_ai.geometry import spacing_from_image
         from inline_ai.mrd_files import pixel_array, read_images
+        from inline_ai.pipeline import image_contexts
 
         _, groups = read_images(path)
         if not groups:
             raise ValueError(f"{path}: no image groups")
         return [(name, [np.asarray(pixel_array(i)) for i in images],
-                 np.array([spacing_from_image(i) for i in images]), None) for name, images in groups.items() if images]
+                 np.array([spacing_from_image(i) for i in images]), None, image_contexts(images))
+                for name, images in groups.items() if images]
     raise ValueError(f"{path}: expected a landmark .npz case or an ISMRMRD .h5 file")
 
 
@@ -39,12 +47,12 @@ def detect_file(path: Path, model: str | None, threshold: float | None = None, t
     from inline_ai.landmarks import view_family
 
     series = []
-    for name, images, spacings, view in _image_groups(path):
+    for name, images, spacings, view, context in _image_groups(path):
         chosen = model or (DEFAULT_MODELS[view_family(view)] if view else None)
         if chosen is None:
             raise ValueError(f"{path}: cannot tell the view of group {name!r}; give --model")
         detector = LandmarkDetector(chosen, threads=threads)
-        found = detector.detect(images, spacings, threshold=threshold)
+        found = detector.detect(images, spacings, threshold=threshold, context=context)
         entries = []
         for n in range(len(images)):
             landmarks = {}

@@ -36,7 +36,7 @@ import numpy as np
 
 from inline_ai import annotate, measures, report
 from inline_ai.consistency import fill_missing, smooth_over_phases
-from inline_ai.context import Context, neighbour_indices
+from inline_ai.context import Context, contexts_from_indices, neighbour_indices
 from inline_ai.detector import Detections, LandmarkDetector
 from inline_ai.geometry import spacing_from_image
 from inline_ai.model_select import (
@@ -191,20 +191,21 @@ def _stack_levels(images: Sequence[ismrmrd.Image], lv_present: Sequence[bool]) -
     return measures.slice_levels(positions, slice_dirs, np.asarray(lv_present, dtype=bool))
 
 
-def slice_contexts(groups: Sequence[Sequence[ismrmrd.Image]]) -> list[list[Context]]:
-    """Each image's neighbouring slices (same phase) in a stack given as one image group per slice.
-
-    Slices are ordered by their position along the first image's slice normal, so the order the
-    scanner sent them in does not matter; a slice at either end has one neighbour, a lone one none.
-    """
-    images = [image for group in groups for image in group]
+def image_contexts(images: Sequence[ismrmrd.Image]) -> list[Context]:
+    """Each image's neighbouring slices at the same phase among ``images`` (one stack, any order):
+    slices are ordered by their position along the first image's slice normal."""
     if not images:
         return []
     normal = np.asarray(images[0].slice_dir[:], dtype=np.float64)
     positions = [float(np.dot(np.asarray(image.position[:], dtype=np.float64), normal)) for image in images]
     table = neighbour_indices([int(image.phase) for image in images], positions)
-    pixels = [np.asarray(image.data[0, 0]) for image in images]
-    flat = [tuple(pixels[i] if i >= 0 else None for i in row) for row in table]
+    return contexts_from_indices([np.asarray(image.data[0, 0]) for image in images], table)
+
+
+def slice_contexts(groups: Sequence[Sequence[ismrmrd.Image]]) -> list[list[Context]]:
+    """:func:`image_contexts` of a stack given as one image group per slice, split back per group;
+    a slice at either end has one neighbour, a lone one none."""
+    flat = image_contexts([image for group in groups for image in group])
     contexts, start = [], 0
     for group in groups:
         contexts.append(flat[start:start + len(group)])
