@@ -9,8 +9,8 @@
 # phantom = phantom data + lax_cine, sax_sim2real (+ a strong-augmentation variant), sax_cine_mixed;
 # real2 = sax_cine with a longer LR-plateau patience (12 epochs).
 # context = sax_cine_ctx (neighbouring slices as input) with seeds 0 and 1, and sax_cine with seed 1 as
-#   the same-session baseline; sim2real4 = round-4 phantom data + sax_sim2real_r4 from scratch
-#   (SIM4_MIN minutes, after the data is made).
+#   the same-session baseline; sim2real4 = round-4 phantom data + sax_sim2real_r4 from scratch, also
+#   twice as wide (base_channels 32) (SIM4_MIN minutes, after the data is made).
 set -u
 OUT=${OUT:-out/device}
 WORK=${WORK:-runs/device}
@@ -83,6 +83,7 @@ if [[ " $TRAIN_GROUPS " == *" sim2real4 "* ]]; then
     "${SIM4[@]}" > "$LOGS/prepare_r4.log" 2>&1
   stamp "round-4 phantom data done (exit $?)"
   train sax_sim2real_r4 "$SIM4_MIN" config/training/sax_sim2real_r4.yaml "${SIM4[@]}" &
+  train sax_sim2real_r4_wide "$SIM4_MIN" config/training/sax_sim2real_r4.yaml "${SIM4[@]}" --set base_channels=32 &
 fi
 
 # 2) phantom data on the CPU cores (cached as compact prepared sets)
