@@ -26,6 +26,7 @@ class AcquisitionSettings:
     ghost: float = 0.0  # strength of a respiratory / motion ghost along the phase direction
     ghost_shift: float = 0.25  # ghost displacement, fraction of the rows
     noise_variation: float = 0.0  # spatial variation of the noise (parallel imaging g-factor)
+    interpolation: float = 1.0  # reconstructed / acquired matrix (zero-filling): >1 correlates the noise
 
 
 def draw_acquisition(sequence: str, rng: np.random.Generator) -> AcquisitionSettings:
@@ -35,14 +36,15 @@ def draw_acquisition(sequence: str, rng: np.random.Generator) -> AcquisitionSett
     cycles = rng.uniform(1.0 / 120.0, 1.0 / 40.0)
     return AcquisitionSettings(
         snr=float(np.exp(rng.uniform(np.log(low), np.log(high)))),
-        phase_resolution=float(rng.uniform(0.6, 1.0)), read_resolution=float(rng.uniform(0.85, 1.0)),
-        filter_strength=float(rng.uniform(0.0, 1.0)), coil_strength=float(rng.uniform(0.2, 1.0)),
+        phase_resolution=float(rng.uniform(0.65, 1.0)), read_resolution=float(rng.uniform(0.85, 1.0)),
+        filter_strength=float(rng.uniform(0.3, 1.0)), coil_strength=float(rng.uniform(0.2, 1.0)),
         coil_decay_mm=float(rng.uniform(80.0, 160.0)),
         banding=bool(sequence == "cine" and rng.uniform() < 0.15),
         banding_gradient=(float(cycles * np.cos(angle)), float(cycles * np.sin(angle))),
         banding_offset=float(rng.uniform(0, 1)),
         ghost=float(rng.uniform(0.02, 0.08)) if rng.uniform() < 0.3 else 0.0,
         ghost_shift=float(rng.uniform(0.15, 0.5)), noise_variation=float(rng.uniform(0.0, 0.6)),
+        interpolation=float(rng.uniform(1.05, 1.45)),
     )
 
 
@@ -110,21 +112,29 @@ def noise_map(shape: tuple[int, int], settings: AcquisitionSettings, rng: np.ran
     return np.clip(smooth_field(shape, rng, settings.noise_variation, cell=48), 0.5, None)
 
 
+def kspace_weights(shape: tuple[int, int], settings: AcquisitionSettings) -> np.ndarray:
+    """The reconstruction's k-space weighting: truncation to the acquired extent (phase / read
+    resolution over the zero-filling factor) times the apodisation filter."""
+    rows, cols = shape
+    zero_fill = max(settings.interpolation, 1.0)
+    return (_window(rows, settings.phase_resolution / zero_fill, settings.filter_strength)[:, None]
+            * _window(cols, settings.read_resolution / zero_fill, settings.filter_strength)[None, :])
+
+
 def acquire(image: np.ndarray, settings: AcquisitionSettings, rng: np.random.Generator, noise_reference: float,
             signed: bool = False, noise_level: np.ndarray | None = None) -> np.ndarray:
-    """k-space truncation, then complex noise (times ``noise_level``, a per-pixel factor); magnitude
+    """Complex Gaussian noise (times ``noise_level``, a per-pixel factor) added in k-space, then the
+    k-space weighting of :func:`kspace_weights`, so the noise is filtered like the image (smooth,
+    spatially correlated, standard deviation kept at ``noise_reference / snr``); magnitude
     (Rician) unless ``signed`` (PSIR and maps: real part, Gaussian)."""
-    rows, cols = image.shape
-    weights = _window(rows, settings.phase_resolution, settings.filter_strength)[:, None] * \
-        _window(cols, settings.read_resolution, settings.filter_strength)[None, :]
-    blurred = np.fft.ifft2(np.fft.fft2(image) * weights)
-    if settings.ghost > 0:
-        blurred = blurred + settings.ghost * np.roll(blurred, int(settings.ghost_shift * rows), axis=0)
-    sigma = noise_reference / settings.snr
+    weights = kspace_weights(image.shape, settings)
+    sigma = noise_reference / settings.snr / np.sqrt(max(float(np.mean(weights**2)), 1e-6))
     if noise_level is not None:
         sigma = sigma * noise_level
     noise = rng.normal(0.0, 1.0, size=image.shape) + 1j * rng.normal(0.0, 1.0, size=image.shape)
-    noisy = blurred + noise * sigma
+    noisy = np.fft.ifft2(np.fft.fft2(image + noise * sigma) * weights)
+    if settings.ghost > 0:
+        noisy = noisy + settings.ghost * np.roll(noisy, int(settings.ghost_shift * image.shape[0]), axis=0)
     out = noisy.real if signed else np.abs(noisy)
     return out.astype(np.float32)
 

@@ -67,6 +67,26 @@ class Heart:
 
 
 @dataclass(frozen=True)
+class Organs:
+    """Organ-shaped surroundings (patient coordinates relative to the body centre, mm)."""
+
+    liver_wobble: tuple[float, float, float, float]  # amplitude (mm), spatial frequency (1/mm), two phases
+    stomach_centre: tuple[float, float, float]  # z relative to the diaphragm dome
+    stomach_radii: tuple[float, float, float]
+    stomach_air: float  # fraction of the stomach's anterior-posterior depth filled with air (supine: anterior)
+    bowel_share: float  # how much of the abdomen outside the liver and stomach the bowel loops fill
+    abdomen_fat: float  # 0 = lean (muscle-like abdomen), 1 = bright mesenteric fat
+    aorta: tuple[float, float, float]  # descending aorta: x, y offset from the spine, radius
+    aorta_signal: float  # x blood (bright inflow > 1, dark flow void < 0.5)
+    ivc: tuple[float, float, float]  # x, y offset from the spine, radius
+    vertebra_radii: tuple[float, float]
+    breast: tuple[float, float, float, float]  # semi-axes (lateral, depth, vertical) and x offset; depth 0 = none
+    lung_vessel_signal: float  # pulmonary vessels: fraction of the blood signal
+    spleen_radii: tuple[float, float, float] = (35.0, 50.0, 55.0)
+    dome_lift: float = 0.0  # diaphragm raised under the heart (mm): the heart rests on the liver
+
+
+@dataclass(frozen=True)
 class Torso:
     """Body outline and organs (patient coordinates, mm)."""
 
@@ -83,6 +103,7 @@ class Torso:
     outline_harmonics: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)  # 2nd, 3rd amplitude, phases
     rib_spacing: float = 30.0
     rib_width: float = 11.0
+    organs: Organs | None = None  # abdominal organs, great vessels, breasts (None: the round-3 torso)
 
 
 @dataclass(frozen=True)
@@ -115,7 +136,7 @@ def _rotation(axis: np.ndarray, angle_rad: float) -> np.ndarray:
 def _heart_axes(rng: np.random.Generator) -> np.ndarray:
     """LV long axis pointing from apex (left, anterior, inferior) to base, with subject variation."""
     azimuth = np.deg2rad(rng.uniform(35, 55))  # long axis angle from the sagittal plane
-    elevation = np.deg2rad(rng.uniform(20, 40))  # apex below the axial plane
+    elevation = np.deg2rad(rng.uniform(30, 50))  # apex below the axial plane
     to_apex = np.array([np.cos(elevation) * np.sin(azimuth), -np.cos(elevation) * np.cos(azimuth),
                         -np.sin(elevation)])
     z_axis = -to_apex
@@ -149,8 +170,8 @@ def draw_subject(seed: int, variant: str | None = None) -> Subject:
         lv_radius, wall, ef = u(30, 39), u(6, 10), u(0.12, 0.4)
         thickening = u(0.1, 0.35)
         length, shortening = u(90, 105), u(0.08, 0.14)
-    elif variant == "hypertrophic":
-        lv_radius, wall, ef = u(21, 29), u(11, 17), u(0.60, 0.75)
+    elif variant == "hypertrophic":  # thick walls around a small cavity (ACDC's HCM)
+        lv_radius, wall, ef = u(16, 26), u(11, 17), u(0.60, 0.78)
         length, shortening = u(70, 90), u(0.10, 0.2)
     # ACDC hearts (80 % pathological, older patients) are larger than textbook normals
     size = u(0.95, 1.12)
@@ -164,21 +185,21 @@ def draw_subject(seed: int, variant: str | None = None) -> Subject:
         base_beta=u(0.25, 0.5),
         rv_offset=(rv_centre, u(0.0, 0.2)),
         rv_size=(1.0 - rv_centre + rv_thickness * rv_scale, u(0.77, 0.92) * (0.85 + 0.15 * rv_scale)),
-        rv_apex_fraction=u(0.03, 0.2), rv_wall=u(2.5, 4.5), tapse=u(14, 25), rv_shrink=u(0.12, 0.25),
+        rv_apex_fraction=u(0.03, 0.2), rv_wall=u(1.0, 3.0), tapse=u(14, 25), rv_shrink=u(0.12, 0.25),
         tricuspid_offset=u(2, 7),
         la_radii=(u(20, 27), u(18, 24), u(24, 32)), ra_radii=(u(20, 27), u(18, 25), u(24, 32)),
         aorta_radius=u(11, 15),
         papillary_angles_deg=(u(-150, -120), u(-240, -210)),
-        papillary_radius=u(4.0, 7.0),
-        trabeculation_mm=u(0.5, 2.0), trabeculation_seed=int(rng.integers(2**31)),
+        papillary_radius=u(5.0, 8.5),
+        trabeculation_mm=u(1.2, 3.5), trabeculation_seed=int(rng.integers(2**31)),
         fat_thickness=u(1.0, 4.5), fat_groove=u(3, 10),
         lv_harmonics=(u(-0.06, 0.06), u(-0.03, 0.03), u(0, 2 * np.pi), u(0, 2 * np.pi)),
         rv_harmonics=(u(-0.1, 0.1), u(-0.06, 0.06), u(0, 2 * np.pi), u(0, 2 * np.pi)),
         pulmonary_radius=u(10, 14), groove_fill_mm=u(4, 20),
     )
     torso = Torso(
-        body_radii=(u(145, 195), u(95, 130)), body_centre_y=u(-5, 5),
-        subcutaneous_fat=u(4, 25), chest_wall=u(8, 16),
+        body_radii=(u(160, 215), u(105, 145)), body_centre_y=u(-5, 5),
+        subcutaneous_fat=u(5, 32), chest_wall=u(8, 16),
         lung_radii=(u(55, 75), u(70, 90), u(110, 140)), lung_centre_x=u(70, 95),
         diaphragm_z=0.0, liver_radii=(u(120, 150), u(85, 110), u(110, 140)),
         spine_y=u(40, 60), stomach_radius=u(30, 50),
@@ -204,5 +225,28 @@ def draw_subject(seed: int, variant: str | None = None) -> Subject:
         scar = Scar(angle_deg=u(0, 360), width_deg=u(40, 120), z_from=z0, z_to=min(z0 + u(0.2, 0.5), 0.98),
                     transmurality=u(0.25, 1.0))
         heart = Heart(**{**heart.__dict__, "scar": scar})
+    torso = Torso(**{**torso.__dict__, "organs": draw_organs(seed)})
     return Subject(seed=int(seed), variant=variant, heart=heart, torso=torso, heart_axes=axes,
                    apex_position=apex)
+
+
+def draw_organs(seed: int) -> Organs:
+    """The subject's organ-shaped surroundings, from their own stream of the seed."""
+    rng = np.random.default_rng([int(seed), 7919, 2])
+    u = rng.uniform
+    female = u() < 0.45
+    breast_depth = u(25.0, 55.0) if female else u(0.0, 12.0)
+    return Organs(
+        liver_wobble=(u(4.0, 14.0), u(1.0 / 60.0, 1.0 / 30.0), u(0, 2 * np.pi), u(0, 2 * np.pi)),
+        stomach_centre=(u(55.0, 95.0), u(-40.0, 10.0), u(-70.0, -25.0)),
+        stomach_radii=(u(28.0, 50.0), u(25.0, 45.0), u(30.0, 55.0)),
+        stomach_air=u(0.0, 0.6) if u() < 0.6 else 0.0,
+        bowel_share=u(0.3, 0.8), abdomen_fat=u(0.0, 1.0),
+        aorta=(u(15.0, 30.0), u(-30.0, -18.0), u(9.0, 14.0)),
+        aorta_signal=u(1.0, 1.5) if u() < 0.6 else u(0.1, 0.5),
+        ivc=(u(-35.0, -15.0), u(-45.0, -30.0), u(8.0, 14.0)),
+        vertebra_radii=(u(16.0, 22.0), u(13.0, 18.0)),
+        breast=(u(45.0, 75.0), breast_depth, u(45.0, 70.0), u(45.0, 90.0)),
+        lung_vessel_signal=u(0.25, 0.6), spleen_radii=(u(25.0, 40.0), u(40.0, 60.0), u(40.0, 65.0)),
+        dome_lift=u(0.0, 10.0),
+    )

@@ -84,9 +84,12 @@ def _setup_plane(subject: Subject, index: int, plane: ImagePlane, sequence: str,
     tissue = texture.band_limited_texture(plane.shape, rng, rng.uniform(0.04, 0.15))
     pixel_mm = float(plane.pixel_spacing[0])
     vessels = acquisition.vessel_field(plane.shape, rng, pixel_mm, int(rng.integers(20, 90)))
-    clutter = texture.clutter_field(plane.shape, rng, pixel_mm, int(rng.integers(20, 70)), values)
+    clutter = texture.clutter_field(plane.shape, rng, pixel_mm, int(rng.integers(5, 25)), values)
+    bowel = texture.bowel_field(plane.shape, rng, pixel_mm)
     textures = Textures(blood=blood.ravel(), tissue=tissue.ravel(), vessels=vessels.ravel(),
-                        clutter_coverage=clutter.coverage.ravel(), clutter_value=clutter.value.ravel())
+                        clutter_coverage=clutter.coverage.ravel(), clutter_value=clutter.value.ravel(),
+                        bowel_loops=bowel.loops.ravel(), bowel_lumen=bowel.lumen.ravel(),
+                        bowel_content=bowel.content.ravel())
     if sequence == "t1":  # maps are quantitative: no receive shading, no banding
         shading = np.ones(plane.shape, dtype=np.float32)
     else:
@@ -131,9 +134,9 @@ def generate_case(view: str, sequence: str, subject_seed: int, phases: int | str
     seq = contrast.draw_sequence(sequence, rng, field_strength_t)
     values = contrast.tissue_values(seq, rng)
     if sequence == "cine":  # inflow of unsaturated blood: bSSFP blood is often brighter than its steady state
-        values["blood"] *= float(rng.uniform(1.0, 1.4))
-    if sequence != "t1":  # slower, through-plane flow and coil distance: RV blood often darker
-        values["rv_blood"] = values["blood"] * float(rng.uniform(0.65, 1.0))
+        values["blood"] *= float(rng.uniform(1.1, 1.5))
+    if sequence != "t1":  # bSSFP RV blood is about as bright as the LV's (slower flow: sometimes darker)
+        values["rv_blood"] = values["blood"] * float(rng.uniform(0.7, 0.95))
     acq = acquisition.draw_acquisition(sequence, rng)
     gain = 1.0 if sequence == "t1" else float(rng.uniform(600, 3000)) / max(abs(values["blood"]), 1e-3)
     reference = {"cine": values["blood"], "lge": max(abs(values["blood"]), abs(values["scar"]), 1e-3),

@@ -8,12 +8,13 @@ is below, which models in-plane partial volume. The hard label map (README codes
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from inline_ai.phantom import shapes
-from inline_ai.phantom.anatomy import Subject
+from inline_ai.phantom.anatomy import Subject, Torso, draw_organs
 from inline_ai.phantom.motion import HeartState
 
 LABEL_RV_CAVITY, LABEL_LV_MYOCARDIUM, LABEL_LV_CAVITY = 1, 2, 3
@@ -32,6 +33,9 @@ class Textures:
     vessels: np.ndarray | None = None  # 0..1 coverage of small pulmonary vessels in the lungs
     clutter_coverage: np.ndarray | None = None  # 0..1 coverage of fat / bowel / vessel blobs
     clutter_value: np.ndarray | None = None  # their values
+    bowel_loops: np.ndarray | None = None  # 0..1 coverage of bowel loops (walls and lumens)
+    bowel_lumen: np.ndarray | None = None  # 0..1 coverage of their lumens
+    bowel_content: np.ndarray | None = None  # lumen content, fraction of the fluid signal (0 = gas)
 
 
 class _Painter:
@@ -98,29 +102,52 @@ def aorta_segment(subject: Subject, state: HeartState) -> tuple[np.ndarray, np.n
 
 def _trabeculae(subject: Subject, state: HeartState, xh: np.ndarray, yh: np.ndarray, zh: np.ndarray
                 ) -> np.ndarray:
-    """Depth (mm) by which trabeculae protrude into the LV cavity, deeper towards the apex."""
+    """Depth (mm) by which trabeculae protrude into the LV cavity, deeper towards the apex: ridges
+    around the circumference plus rounded bumps (a 3D pattern), so the endocardium is irregular."""
     rng = np.random.default_rng(subject.heart.trabeculation_seed)
     theta = np.arctan2(yh, xh)
     k = rng.integers(7, 15, size=2)
-    phase = rng.uniform(0, 2 * np.pi, size=4)
-    pattern = (np.sin(k[0] * theta + 0.15 * zh + phase[0]) * np.sin(k[1] * theta - 0.11 * zh + phase[1])
-               + 0.5 * np.sin(0.4 * zh + 3 * theta + phase[2]))
-    taper = 1.0 + np.clip(1.0 - zh / max(state.lv_length, 1.0), 0.0, 1.0)
-    return subject.heart.trabeculation_mm * taper * np.clip(pattern, 0.0, None)
-
-
-def _rv_trabeculae(subject: Subject, state: HeartState, rv_cavity: np.ndarray, xh: np.ndarray, yh: np.ndarray,
-                   zh: np.ndarray) -> np.ndarray:
-    """Signed distance to the RV's coarse trabeculae (muscle islands within a few mm of its wall)
-    and the moderator band (a muscle bundle from the septum across the cavity to the free wall)."""
-    rng = np.random.default_rng(subject.heart.trabeculation_seed + 2)
+    phase = rng.uniform(0, 2 * np.pi, size=6)
+    ridges = np.clip(np.sin(k[0] * theta + 0.15 * zh + phase[0]) * np.sin(k[1] * theta - 0.11 * zh + phase[1])
+                     + 0.5 * np.sin(0.4 * zh + 3 * theta + phase[2]), 0.0, None)
     period = rng.uniform(7.0, 12.0, size=3)
+    blobs = (np.sin(2 * np.pi * xh / period[0] + phase[3]) * np.sin(2 * np.pi * yh / period[1] + phase[4])
+             * np.sin(2 * np.pi * zh / period[2] + phase[5]))
+    bumps = np.clip(3.0 * (blobs - 0.15), 0.0, 1.0)
+    taper = 1.0 + np.clip(1.0 - zh / max(state.lv_length, 1.0), 0.0, 1.0)
+    return subject.heart.trabeculation_mm * taper * (0.5 * ridges + 1.3 * bumps)
+
+
+def _lv_islands(subject: Subject, state: HeartState, lv_cavity: np.ndarray, xh: np.ndarray, yh: np.ndarray,
+                zh: np.ndarray) -> np.ndarray:
+    """Signed distance to small muscle islands (trabeculae cut across) within a few mm of the
+    LV endocardium, more of them towards the apex."""
+    rng = np.random.default_rng(subject.heart.trabeculation_seed + 4)
+    period = rng.uniform(8.0, 14.0, size=3)
     phase = rng.uniform(0, 2 * np.pi, size=3)
     pattern = (np.sin(2 * np.pi * xh / period[0] + phase[0]) * np.sin(2 * np.pi * yh / period[1] + phase[1])
                * np.sin(2 * np.pi * zh / period[2] + phase[2]))
-    spots = (rng.uniform(0.25, 0.55) - pattern) * 4.0  # ~mm outside the islands
-    depth = rng.uniform(3.0, 8.0)
-    trabeculae = np.maximum(np.maximum(spots, rv_cavity), -rv_cavity - depth)
+    spots = (rng.uniform(0.05, 0.3) - pattern) * 5.0
+    apical = np.clip(1.0 - zh / max(state.lv_length, 1.0), 0.0, 1.0)
+    depth = rng.uniform(1.5, 4.0) * (1.0 + 1.5 * apical)
+    return np.maximum(np.maximum(spots, lv_cavity), -lv_cavity - depth)
+
+
+def _rv_trabeculae(subject: Subject, state: HeartState, rv_cavity: np.ndarray, lv_epi: np.ndarray,
+                   xh: np.ndarray, yh: np.ndarray, zh: np.ndarray) -> np.ndarray:
+    """Signed distance to the RV's trabeculae (muscle islands within a few mm of its free wall,
+    reaching deeper towards the apex, kept off the septum so the RV-LV junction stays sharp) and
+    the moderator band (a muscle bundle from the septum across the cavity to the free wall)."""
+    rng = np.random.default_rng(subject.heart.trabeculation_seed + 2)
+    period = rng.uniform(8.0, 14.0, size=3)
+    phase = rng.uniform(0, 2 * np.pi, size=3)
+    pattern = (np.sin(2 * np.pi * xh / period[0] + phase[0]) * np.sin(2 * np.pi * yh / period[1] + phase[1])
+               * np.sin(2 * np.pi * zh / period[2] + phase[2]))
+    spots = (rng.uniform(0.05, 0.35) - pattern) * 5.0  # ~mm outside the islands
+    apical = np.clip(1.0 - zh / max(state.lv_length, 1.0), 0.0, 1.0)
+    depth = rng.uniform(2.0, 5.0) * (1.0 + apical)
+    off_septum = rng.uniform(3.0, 6.0) - lv_epi
+    trabeculae = np.maximum(np.maximum(np.maximum(spots, rv_cavity), -rv_cavity - depth), off_septum)
     band_z = rng.uniform(0.2, 0.45) * state.lv_length
     rx, ry, _ = state.rv_centre
     start = np.array([state.epi_radii[0] - 2.0, ry, band_z], dtype=np.float32)
@@ -132,13 +159,17 @@ def _rv_trabeculae(subject: Subject, state: HeartState, rv_cavity: np.ndarray, x
 
 def _papillary(subject: Subject, state: HeartState, xh: np.ndarray, yh: np.ndarray, zh: np.ndarray
                ) -> np.ndarray:
-    """Signed distance to the two papillary muscles (inside the LV cavity, attached to the wall)."""
+    """Signed distance to the two papillary muscles: columns in the LV cavity whose outer side is
+    merged with the wall (at the local endocardial radius of their mid height)."""
     radius = subject.heart.papillary_radius * (1.0 + 0.4 * state.contraction)
+    height = 0.42 * state.lv_length
+    along = (height - state.ellipsoid_z) / max(state.endo_radii[2], 1e-3)
+    local = np.sqrt(max(1.0 - along * along, 0.2))
     distance = None
     for angle in np.deg2rad(subject.heart.papillary_angles_deg):
-        reach = state.endo_radii[0] - 0.6 * radius
+        reach = state.endo_radii[0] * local - 0.5 * radius
         cx, cy = reach * np.cos(angle), reach * np.sin(angle) * subject.heart.lv_ellipticity
-        d = shapes.ellipsoid(xh - cx, yh - cy, zh - 0.42 * state.lv_length, (radius, radius, 0.25 * state.lv_length))
+        d = shapes.ellipsoid(xh - cx, yh - cy, zh - height, (radius, radius, 0.25 * state.lv_length))
         distance = d if distance is None else np.minimum(distance, d)
     return distance
 
@@ -192,71 +223,202 @@ def _scar_mask(subject: Subject, state: HeartState, xh: np.ndarray, yh: np.ndarr
     return np.maximum(np.maximum(angular, along), depth)
 
 
-def render_torso(subject: Subject, points: np.ndarray, values: dict[str, float], edge_mm: float,
-                 textures: Textures | None = None) -> np.ndarray:
-    """Composited values of everything but the heart at patient points ``[N, 3]`` (still over time)."""
-    count = points.shape[0]
-    painter = _Painter(count, edge_mm)
-    tissue_tex = textures.tissue if textures is not None else 1.0
-    blood_tex = textures.blood if textures is not None else 1.0
-    torso = subject.torso
+@dataclass
+class _TorsoFrame:
+    """Patient coordinates of the points relative to the body centre, and the main regions."""
+
+    x: np.ndarray
+    y: np.ndarray
+    z: np.ndarray
+    outline: np.ndarray  # body outline correction (mm) of the elliptic cross-section
+    cavity: np.ndarray  # signed distance to the thoracic / abdominal cavity
+    below: np.ndarray  # > 0 below the diaphragm dome (mm)
+    muscle_outer: np.ndarray  # signed distance to the inner border of the subcutaneous fat
+
+    def subset(self, index: np.ndarray) -> _TorsoFrame:
+        """The same frame at the points ``index`` only."""
+        return _TorsoFrame(**{name: value[index] for name, value in self.__dict__.items()})
+
+
+def _pick(field: np.ndarray | float | None, index: np.ndarray) -> np.ndarray | float | None:
+    """``field[index]`` for per-point arrays; scalars and None unchanged."""
+    return field[index] if isinstance(field, np.ndarray) and field.ndim == 1 else field
+
+
+def _paint_where(painter: _Painter, keep: np.ndarray, paint: Callable[[_Painter, np.ndarray], None]) -> None:
+    """Run ``paint(sub_painter, index)`` on the points where ``keep`` holds (faster for local organs)."""
+    index = np.flatnonzero(keep)
+    if index.size == 0:
+        return
+    sub = _Painter(index.size, painter.edge_mm)
+    sub.image = painter.image[index]
+    paint(sub, index)
+    painter.image[index] = sub.image
+
+
+def _torso_frame(torso: Torso, points: np.ndarray) -> _TorsoFrame:
+    """Body-centred coordinates, body outline, cavity and diaphragm dome at the points."""
     x, y, z = points[:, 0], points[:, 1] - torso.body_centre_y, points[:, 2]
     rx, ry = torso.body_radii
     angle = np.arctan2(y / ry, x / rx)
     harmonics = torso.outline_harmonics
     outline = 0.5 * (rx + ry) * (harmonics[0] * np.cos(2 * angle + harmonics[2])
                                  + harmonics[1] * np.cos(3 * angle + harmonics[3]))
-    painter.paint(shapes.ellipse(x, y, (rx, ry)) - outline, values["fat"] * tissue_tex)
     fat = torso.subcutaneous_fat
-    muscle_outer = shapes.ellipse(x, y, (rx - fat, ry - fat)) - outline
-    painter.paint(muscle_outer, values["muscle"] * tissue_tex)
-    # chest-wall muscle layers: thin bright fat planes between the muscles
-    for depth in (0.3, 0.65):
-        layer = np.abs(muscle_outer + depth * torso.chest_wall) - 0.8
-        painter.paint(layer, 0.8 * values["fat"] * tissue_tex)
-    # thoracic cavity: lung (with small vessels) above the diaphragm dome, abdomen below
     wall = fat + torso.chest_wall
     cavity = shapes.ellipse(x, y + 12.0, (rx - wall - 12.0, ry - wall - 18.0)) - outline
-    # ribs: bands in the inner chest wall, tilted down anteriorly, ~30 mm apart (cortex dark, marrow grey)
-    spacing = torso.rib_spacing
+    dome = (torso.diaphragm_z + 25.0 - 0.0012 * (x + 30.0) ** 2 - 0.002 * (y + 10.0) ** 2
+            + torso.organs.dome_lift + 0.6 * _wobble(x, y, 0.0 * z, torso.organs.liver_wobble))
+    return _TorsoFrame(x=x, y=y, z=z, outline=outline, cavity=cavity, below=dome - z,
+                       muscle_outer=shapes.ellipse(x, y, (rx - fat, ry - fat)) - outline)
+
+
+def _paint_body_wall(painter: _Painter, torso: Torso, frame: _TorsoFrame, values: dict[str, float],
+                     tissue_tex: np.ndarray | float) -> None:
+    """Subcutaneous fat, breasts, chest-wall muscle layers and ribs."""
+    x, y, z = frame.x, frame.y, frame.z
+    painter.paint(shapes.ellipse(x, y, torso.body_radii) - frame.outline, values["fat"] * tissue_tex)
+    painter.paint(frame.muscle_outer, values["muscle"] * tissue_tex)
+    for depth in (0.3, 0.65):  # chest-wall muscle layers: thin bright fat planes between the muscles
+        layer = np.abs(frame.muscle_outer + depth * torso.chest_wall) - 0.8
+        painter.paint(layer, 0.8 * values["fat"] * tissue_tex)
+    organs = torso.organs
+    lateral, depth, vertical, offset = organs.breast
+    if depth > 1.0:  # breasts: fat with glandular strands over the anterior chest wall
+        front = -torso.body_radii[1] + 0.35 * depth
+        centre_z = torso.diaphragm_z + 35.0
+        near = (y < front + depth + 2.0) & (np.abs(z - centre_z) < vertical + 2.0)
+
+        def breasts(sub: _Painter, index: np.ndarray) -> None:
+            local = frame.subset(index)
+            value = values["fat"] * (0.55 + 0.4 * _pick(tissue_tex, index))
+            for side in (-1.0, 1.0):
+                breast = shapes.ellipsoid(local.x - side * offset, local.y - front, local.z - centre_z,
+                                          (lateral, depth, vertical))
+                sub.paint(np.maximum(breast, -local.muscle_outer), value)
+
+        _paint_where(painter, near, breasts)
+    spacing = torso.rib_spacing  # ribs: bands tilted down anteriorly, ~30 mm apart (cortex dark, marrow grey)
     tilted = z + 0.45 * y + 5.0 * np.sin(x / 45.0)
     rib = np.abs(np.mod(tilted, spacing) - 0.5 * spacing) - torso.rib_width / 2.0
-    in_wall = np.maximum(np.maximum(muscle_outer + 0.4 * torso.chest_wall, -cavity - 3.0), rib)
+    in_wall = np.maximum(np.maximum(frame.muscle_outer + 0.4 * torso.chest_wall, -frame.cavity - 3.0), rib)
     painter.paint(in_wall, 0.7 * values["muscle"])
     painter.paint(in_wall + 1.5, 0.35 * values["marrow"] * tissue_tex)
-    dome = torso.diaphragm_z + 25.0 - 0.0012 * (x + 30.0) ** 2 - 0.002 * (y + 10.0) ** 2
-    below = dome - z
-    lung = values["lung"]
-    if textures is not None and textures.vessels is not None:
-        lung = lung + textures.vessels * (0.6 * values["blood"] - lung)
-    painter.paint(np.maximum(cavity, below), lung)
-    abdomen = values["muscle"] * 1.3 + 0.2 * values["fat"]
-    painter.paint(np.maximum(cavity, -below), abdomen * tissue_tex)
+
+
+def _wobble(x: np.ndarray, y: np.ndarray, z: np.ndarray, wobble: tuple[float, float, float, float]) -> np.ndarray:
+    """A smooth low-order bump field (mm) that makes ellipsoidal organs irregular."""
+    amplitude, frequency, p1, p2 = wobble
+    return amplitude * (np.sin(frequency * x + p1) * np.sin(frequency * (y + z) + p2)
+                        + 0.5 * np.sin(1.7 * frequency * (z - x) + p2))
+
+
+def _paint_abdomen(painter: _Painter, torso: Torso, frame: _TorsoFrame, values: dict[str, float],
+                   tissue_tex: np.ndarray | float, textures: Textures | None) -> None:
+    """Below the diaphragm (evaluated only there): see :func:`_paint_abdominal_organs`."""
+
+    def organs(sub: _Painter, index: np.ndarray) -> None:
+        local_textures = None
+        if textures is not None:
+            local_textures = Textures(**{name: _pick(value, index) for name, value in textures.__dict__.items()})
+        _paint_abdominal_organs(sub, torso, frame.subset(index), values, _pick(tissue_tex, index), local_textures)
+
+    _paint_where(painter, frame.below > -20.0, organs)
+
+
+def _paint_abdominal_organs(painter: _Painter, torso: Torso, frame: _TorsoFrame, values: dict[str, float],
+                            tissue_tex: np.ndarray | float, textures: Textures | None) -> None:
+    """Mesenteric fat with bowel loops, spleen, liver, stomach (with an air-fluid level: the
+    patient lies supine, so gas sits anteriorly) and the IVC."""
+    x, y, z, below = frame.x, frame.y, frame.z, frame.below
+    organs = torso.organs
+    abdomen_region = np.maximum(frame.cavity, -below)
+    lean = values["muscle"] * 1.3 + 0.2 * values["fat"]
+    painter.paint(abdomen_region, (lean + organs.abdomen_fat * (0.8 * values["fat"] - lean)) * tissue_tex)
+    if textures is not None and textures.bowel_loops is not None:
+        reach = torso.body_radii[0] * (1.0 - 2.0 * organs.bowel_share)  # loops on the patient's left side
+        allowed = shapes.occupancy(np.maximum(abdomen_region + 2.0, reach - x), painter.edge_mm)
+        loops = textures.bowel_loops * allowed
+        painter.image += loops * (0.9 * values["muscle"] * tissue_tex - painter.image)
+        lumen = textures.bowel_lumen * allowed
+        painter.image += lumen * (0.8 * textures.bowel_content * values["stomach"] - painter.image)
+    dome_top = torso.diaphragm_z + 25.0 + organs.dome_lift
+    bump = _wobble(x, y, z, organs.liver_wobble)
+    spleen = shapes.ellipsoid(x - 0.5 * torso.body_radii[0], y - 0.3 * torso.body_radii[1], z - dome_top + 45.0,
+                              organs.spleen_radii) - 0.5 * bump
+    painter.paint(np.maximum(spleen, -below + 3.0), 1.15 * values["liver"] * tissue_tex)
     lx, ly, lz = torso.liver_radii
     liver = values["liver"] * tissue_tex
     if textures is not None and textures.vessels is not None:  # hepatic vessels
         liver = liver + 0.5 * textures.vessels * (values["blood"] - liver)
-    painter.paint(np.maximum(shapes.ellipsoid(x + 35.0, y - 5.0, z - (dome - lz + 5.0), (lx, ly, lz)), -below + 3.0),
-                  liver)
-    painter.paint(np.maximum(shapes.ellipsoid(x - 75.0, y + 10.0, z - (dome - 45.0),
-                                              (torso.stomach_radius,) * 3), -below + 3.0),
-                  values["stomach"] * tissue_tex)
+    dome = below + z  # the dome height over each point
+    liver_shape = shapes.ellipsoid(x + 35.0, y - 5.0, z - (dome - lz + 5.0), (lx, ly, lz)) - bump
+    painter.paint(np.maximum(liver_shape, -below + 3.0), liver)
+    sx, sy, sz = organs.stomach_centre
+    stomach = np.maximum(shapes.ellipsoid(x - sx, y - sy, z - dome_top - sz, organs.stomach_radii) - 0.4 * bump,
+                         -below + 3.0)
+    painter.paint(stomach, values["muscle"] * tissue_tex)  # wall
+    painter.paint(stomach + 3.0, values["stomach"] * tissue_tex)
+    if organs.stomach_air > 0:
+        level = sy - organs.stomach_radii[1] + 2.0 * organs.stomach_air * organs.stomach_radii[1]
+        painter.paint(np.maximum(stomach + 3.0, y - level), values["air"])
+    ivc_x, ivc_y, ivc_r = organs.ivc
+    ivc = shapes.ellipse(x - ivc_x, y - torso.spine_y - ivc_y, (ivc_r, 0.8 * ivc_r))
+    painter.paint(np.maximum(ivc, -below - 15.0), values["blood"])
+
+
+def _paint_spine_and_aorta(painter: _Painter, torso: Torso, frame: _TorsoFrame, values: dict[str, float],
+                           tissue_tex: np.ndarray | float, blood_tex: np.ndarray | float) -> None:
+    """Vertebral body (dark cortex, marrow), spinal canal, descending aorta and sternum."""
+    organs = torso.organs
+    vx, vy = organs.vertebra_radii
+    ax, ay, ar = organs.aorta
+
+    def spine(sub: _Painter, index: np.ndarray) -> None:
+        x, y = frame.x[index], frame.y[index] - torso.spine_y
+        sub.paint(shapes.ellipse(x, y, (vx + 1.5, vy + 1.5)), 0.15 * values["muscle"])
+        sub.paint(shapes.ellipse(x, y, (vx, vy)), values["marrow"] * _pick(tissue_tex, index))
+        sub.paint(shapes.ellipse(x, y - vy - 10.0, (8.0, 7.0)), values["csf"])
+        sub.paint(shapes.ellipse(x - ax, y - ay, (ar + 1.5, ar + 1.5)), 0.5 * values["muscle"])
+        sub.paint(shapes.ellipse(x - ax, y - ay, (ar, ar)), organs.aorta_signal * values["blood"]
+                  * _pick(blood_tex, index))
+
+    near = (np.abs(frame.x) < 60.0) & (np.abs(frame.y - torso.spine_y) < 60.0)
+    _paint_where(painter, near, spine)
+    wall = torso.subcutaneous_fat + torso.chest_wall
+    painter.paint(shapes.ellipse(frame.x, frame.y + torso.body_radii[1] - wall + 4.0, (16.0, 6.0)), values["marrow"])
+
+
+def render_torso(subject: Subject, points: np.ndarray, values: dict[str, float], edge_mm: float,
+                 textures: Textures | None = None) -> np.ndarray:
+    """Composited values of everything but the heart at patient points ``[N, 3]`` (still over time)."""
+    painter = _Painter(points.shape[0], edge_mm)
+    tissue_tex = textures.tissue if textures is not None else 1.0
+    blood_tex = textures.blood if textures is not None else 1.0
+    torso = subject.torso
+    if torso.organs is None:
+        torso = Torso(**{**torso.__dict__, "organs": draw_organs(subject.seed)})
+    frame = _torso_frame(torso, points)
+    _paint_body_wall(painter, torso, frame, values, tissue_tex)
+    # thoracic cavity: lung (with faint vessels) above the diaphragm dome, abdomen below
+    lung = values["lung"]
+    if textures is not None and textures.vessels is not None:
+        lung = lung + textures.vessels * (torso.organs.lung_vessel_signal * values["blood"] - lung)
+    painter.paint(np.maximum(frame.cavity, frame.below), lung)
+    _paint_abdomen(painter, torso, frame, values, tissue_tex, textures)
+    x, y, z = frame.x, frame.y, frame.z
     if textures is not None and textures.clutter_coverage is not None:
-        # fat lobules, bowel loops and vessels everywhere in the body but mostly outside the lungs
-        lung_region = np.maximum(cavity, below)
-        inside = shapes.occupancy(shapes.ellipse(x, y, (rx, ry)) - outline + 2.0, edge_mm)
-        allowed = inside * (0.15 + 0.85 * shapes.occupancy(-lung_region, edge_mm))
+        # a few fat lobules and vessels in the body, rarely in the lungs
+        lung_region = np.maximum(frame.cavity, frame.below)
+        inside = shapes.occupancy(shapes.ellipse(x, y, torso.body_radii) - frame.outline + 2.0, edge_mm)
+        allowed = inside * (0.05 + 0.95 * shapes.occupancy(-lung_region, edge_mm))
         alpha = textures.clutter_coverage * allowed
         painter.image += alpha * (textures.clutter_value * tissue_tex - painter.image)
     # superior mediastinum: fat around the great vessels above the heart
     base = subject.to_patient(np.array([0.0, 0.0, subject.heart.lv_length_ed + 25.0]))
     painter.paint(shapes.ellipsoid(x - base[0], y + torso.body_centre_y - base[1], z - base[2] - 30.0,
                                    (35.0, 40.0, 55.0)), 0.8 * values["fat"] * tissue_tex)
-    spine_y = torso.spine_y
-    painter.paint(shapes.ellipse(x, y - spine_y, (19.0, 16.0)), values["marrow"] * tissue_tex)
-    painter.paint(shapes.ellipse(x, y - spine_y - 26.0, (8.0, 7.0)), values["csf"])
-    painter.paint(shapes.ellipse(x - 24.0, y - spine_y + 24.0, (12.0, 12.0)), values["blood"] * blood_tex)
-    painter.paint(shapes.ellipse(x, y + ry - wall + 4.0, (16.0, 6.0)), values["marrow"])
+    _paint_spine_and_aorta(painter, torso, frame, values, tissue_tex, blood_tex)
     return painter.image
 
 
@@ -332,14 +494,20 @@ def paint_heart(subject: Subject, state: HeartState, where: HeartPoints, backgro
     trabeculae = np.zeros_like(xh)
     trabeculae[cavities] = _trabeculae(subject, state, xh[cavities], yh[cavities], zh[cavities])
     rv_blood = values.get("rv_blood", values["blood"]) * tex_b
-    painter.paint(geo["rv_cavity"] + 0.5 * trabeculae, rv_blood)
+    off_septum = np.clip((geo["lv_epi"] - 2.0) / 4.0, 0.0, 1.0)  # the RV-septum junction stays sharp
+    painter.paint(geo["rv_cavity"] + 0.5 * trabeculae * off_septum, rv_blood)
     painter.paint(geo["pulmonary"], rv_blood)
     inside_rv = np.flatnonzero(geo["rv_cavity"] < edge_mm)  # trabeculae only matter inside the RV
     if inside_rv.size:
-        rv_muscle = _rv_trabeculae(subject, state, geo["rv_cavity"][inside_rv], xh[inside_rv], yh[inside_rv],
-                                   zh[inside_rv])
+        rv_muscle = _rv_trabeculae(subject, state, geo["rv_cavity"][inside_rv], geo["lv_epi"][inside_rv],
+                                   xh[inside_rv], yh[inside_rv], zh[inside_rv])
         painter.paint(rv_muscle, 0.9 * (myo[inside_rv] if np.ndim(myo) else myo), inside_rv)
     painter.paint(geo["lv_cavity"] + trabeculae, blood)
+    inside_lv = np.flatnonzero(geo["lv_cavity"] < edge_mm)
+    if inside_lv.size:
+        islands = _lv_islands(subject, state, geo["lv_cavity"][inside_lv], xh[inside_lv], yh[inside_lv],
+                              zh[inside_lv])
+        painter.paint(islands, 0.95 * (myo[inside_lv] if np.ndim(myo) else myo), inside_lv)
     painter.paint(_papillary(subject, state, xh, yh, zh), myo)
     opening = mitral_opening_deg(state, subject.heart.es_time)
     mitral = _leaflets(xh, yh, zh, (0.0, 0.0), state.annulus_radii, state.lv_length, opening)

@@ -17,7 +17,7 @@ def ellipsoid(x: np.ndarray, y: np.ndarray, z: np.ndarray,
     qx, qy, qz = x / rx, y / ry, z / rz
     k0 = np.sqrt(qx * qx + qy * qy + qz * qz)
     k1 = np.sqrt((qx / rx) ** 2 + (qy / ry) ** 2 + (qz / rz) ** 2)
-    return k0 * (k0 - 1.0) / np.maximum(k1, 1e-6)
+    return np.where(k1 > 1e-6, k0 * (k0 - 1.0) / np.maximum(k1, 1e-6), -min(rx, ry, rz))  # centre: inside
 
 
 def ellipse(x: np.ndarray, y: np.ndarray, radii: tuple[float, float]) -> np.ndarray:
@@ -26,7 +26,7 @@ def ellipse(x: np.ndarray, y: np.ndarray, radii: tuple[float, float]) -> np.ndar
     qx, qy = x / rx, y / ry
     k0 = np.sqrt(qx * qx + qy * qy)
     k1 = np.sqrt((qx / rx) ** 2 + (qy / ry) ** 2)
-    return k0 * (k0 - 1.0) / np.maximum(k1, 1e-6)
+    return np.where(k1 > 1e-6, k0 * (k0 - 1.0) / np.maximum(k1, 1e-6), -min(rx, ry))  # centre: inside
 
 
 def capsule(points: tuple[np.ndarray, np.ndarray, np.ndarray], start: np.ndarray, end: np.ndarray,

@@ -1,4 +1,4 @@
-"""Image-plane texture: band-limited tissue texture and clutter (small fat / bowel / vessel blobs).
+"""Image-plane texture: band-limited tissue texture, bowel loops and clutter (small fat / vessel blobs).
 
 Real SAX images around the heart are busy: bowel loops, vessels, fat lobules and muscle layers
 give the surroundings texture at many scales. These fields are drawn per plane on the image grid
@@ -16,6 +16,16 @@ from inline_ai.phantom.acquisition import smooth_field
 # tissues a clutter blob may look like, with relative odds (fat lobules and vessels dominate)
 CLUTTER_TISSUES: tuple[str, ...] = ("fat", "blood", "liver", "muscle", "stomach", "lung")
 CLUTTER_ODDS: tuple[float, ...] = (0.32, 0.22, 0.14, 0.14, 0.1, 0.08)
+
+
+@dataclass
+class Bowel:
+    """Bowel loops on the image grid: coverage (0..1) of the loops and of their lumens, and the lumen
+    content as a fraction of the fluid signal (0 = gas, 1 = fluid)."""
+
+    loops: np.ndarray
+    lumen: np.ndarray
+    content: np.ndarray
 
 
 @dataclass
@@ -63,3 +73,32 @@ def clutter_field(shape: tuple[int, int], rng: np.random.Generator, pixel_mm: fl
         value[window] = np.where(coverage[window] > 0, below + cover * (blob_value - below), blob_value)
         coverage[window] = np.maximum(coverage[window], cover)
     return Clutter(coverage=coverage, value=value)
+
+
+def gaussian_random_field(shape: tuple[int, int], rng: np.random.Generator, correlation_px: float) -> np.ndarray:
+    """Smooth Gaussian noise (unit standard deviation) with a Gaussian spectrum of the given length."""
+    white = rng.normal(0.0, 1.0, size=shape)
+    fr = np.fft.fftfreq(shape[0])[:, None]
+    fc = np.fft.rfftfreq(shape[1])[None, :]
+    spectrum = np.exp(-2.0 * (np.pi * correlation_px) ** 2 * (fr * fr + fc * fc))
+    field = np.fft.irfft2(np.fft.rfft2(white) * spectrum, s=shape)
+    return (field / max(float(field.std()), 1e-9)).astype(np.float32)
+
+
+def _band_coverage(field: np.ndarray, half_width: float) -> np.ndarray:
+    """Soft coverage (one pixel edge) of the band ``|field| < half_width`` of a smooth field."""
+    grad_r, grad_c = np.gradient(field)
+    slope = np.maximum(np.hypot(grad_r, grad_c), 1e-3)
+    return np.clip(0.5 + (half_width - np.abs(field)) / slope, 0.0, 1.0).astype(np.float32)
+
+
+def bowel_field(shape: tuple[int, int], rng: np.random.Generator, pixel_mm: float) -> Bowel:
+    """Winding bowel loops: the band around the zero level of a smooth random field (loops 12-30 mm
+    apart, walls 2-4 mm), lumens filled with fluid, chyme or gas that varies along the loops."""
+    field = gaussian_random_field(shape, rng, rng.uniform(5.0, 10.0) / pixel_mm)
+    width = rng.uniform(0.35, 0.7)
+    wall = rng.uniform(0.25, 0.5)
+    cell = max(int(rng.uniform(10.0, 25.0) / pixel_mm), 2)
+    content = np.clip(smooth_field(shape, rng, 0.6, cell=cell) - 0.5 + rng.uniform(-0.3, 0.3), 0.0, 1.0)
+    return Bowel(loops=_band_coverage(field, width), lumen=_band_coverage(field, width * (1.0 - wall)),
+                 content=content.astype(np.float32))
