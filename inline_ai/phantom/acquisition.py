@@ -9,6 +9,8 @@ import numpy as np
 
 from inline_ai.phantom.planning import ImagePlane
 
+MIN_KSPACE_FRACTION = 0.6  # no series is blurred beyond 1 / 0.6 of its pixel size
+
 
 @dataclass(frozen=True)
 class AcquisitionSettings:
@@ -117,8 +119,10 @@ def kspace_weights(shape: tuple[int, int], settings: AcquisitionSettings) -> np.
     resolution over the zero-filling factor) times the apodisation filter."""
     rows, cols = shape
     zero_fill = max(settings.interpolation, 1.0)
-    return (_window(rows, settings.phase_resolution / zero_fill, settings.filter_strength)[:, None]
-            * _window(cols, settings.read_resolution / zero_fill, settings.filter_strength)[None, :])
+    phase = max(settings.phase_resolution / zero_fill, MIN_KSPACE_FRACTION)
+    read = max(settings.read_resolution / zero_fill, MIN_KSPACE_FRACTION)
+    return (_window(rows, phase, settings.filter_strength)[:, None]
+            * _window(cols, read, settings.filter_strength)[None, :])
 
 
 def acquire(image: np.ndarray, settings: AcquisitionSettings, rng: np.random.Generator, noise_reference: float,
