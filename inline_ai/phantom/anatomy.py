@@ -201,7 +201,7 @@ def draw_subject(seed: int, variant: str | None = None) -> Subject:
         body_radii=(u(160, 215), u(105, 145)), body_centre_y=u(-5, 5),
         subcutaneous_fat=u(5, 32), chest_wall=u(8, 16),
         lung_radii=(u(55, 75), u(70, 90), u(110, 140)), lung_centre_x=u(70, 95),
-        diaphragm_z=0.0, liver_radii=(u(120, 150), u(85, 110), u(110, 140)),
+        diaphragm_z=0.0, liver_radii=(u(90, 125), u(80, 105), u(110, 140)),
         spine_y=u(40, 60), stomach_radius=u(30, 50),
         outline_harmonics=(u(-0.06, 0.06), u(-0.04, 0.04), u(0, 2 * np.pi), u(0, 2 * np.pi)),
         rib_spacing=u(26, 36), rib_width=u(9, 14),
@@ -248,5 +248,5 @@ def draw_organs(seed: int) -> Organs:
         vertebra_radii=(u(16.0, 22.0), u(13.0, 18.0)),
         breast=(u(45.0, 75.0), breast_depth, u(45.0, 70.0), u(45.0, 90.0)),
         lung_vessel_signal=u(0.25, 0.6), spleen_radii=(u(25.0, 40.0), u(40.0, 60.0), u(40.0, 65.0)),
-        dome_lift=u(0.0, 10.0),
+        dome_lift=u(10.0, 35.0),
     )

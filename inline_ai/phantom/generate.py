@@ -84,7 +84,7 @@ def _setup_plane(subject: Subject, index: int, plane: ImagePlane, sequence: str,
     tissue = texture.band_limited_texture(plane.shape, rng, rng.uniform(0.04, 0.15))
     pixel_mm = float(plane.pixel_spacing[0])
     vessels = acquisition.vessel_field(plane.shape, rng, pixel_mm, int(rng.integers(20, 90)))
-    clutter = texture.clutter_field(plane.shape, rng, pixel_mm, int(rng.integers(5, 25)), values)
+    clutter = texture.clutter_field(plane.shape, rng, pixel_mm, int(rng.integers(0, 12)), values)
     bowel = texture.bowel_field(plane.shape, rng, pixel_mm)
     textures = Textures(blood=blood.ravel(), tissue=tissue.ravel(), vessels=vessels.ravel(),
                         clutter_coverage=clutter.coverage.ravel(), clutter_value=clutter.value.ravel(),

@@ -352,7 +352,7 @@ def _paint_abdominal_organs(painter: _Painter, torso: Torso, frame: _TorsoFrame,
     if textures is not None and textures.vessels is not None:  # hepatic vessels
         liver = liver + 0.5 * textures.vessels * (values["blood"] - liver)
     dome = below + z  # the dome height over each point
-    liver_shape = shapes.ellipsoid(x + 35.0, y - 5.0, z - (dome - lz + 5.0), (lx, ly, lz)) - bump
+    liver_shape = shapes.ellipsoid(x + 55.0, y - 5.0, z - (dome - lz + 5.0), (lx, ly, lz)) - bump
     painter.paint(np.maximum(liver_shape, -below + 3.0), liver)
     sx, sy, sz = organs.stomach_centre
     stomach = np.maximum(shapes.ellipsoid(x - sx, y - sy, z - dome_top - sz, organs.stomach_radii) - 0.4 * bump,
