@@ -8,8 +8,8 @@
 # TRAIN_GROUPS="real phantom" (default both): real = the ACDC-trained SAX models and the sigma study;
 # phantom = phantom data + lax_cine, sax_sim2real (+ a strong-augmentation variant), sax_cine_mixed;
 # real2 = sax_cine with a longer LR-plateau patience (12 epochs).
-# context = sax_cine_ctx (neighbouring slices as input) with seeds 0 and 1, and sax_cine with seed 1 as
-#   the same-session baseline; sim2real4 = round-4 phantom data + sax_sim2real_r4 from scratch, also
+# context = sax_cine (neighbouring slices as input) with seeds 0 and 1 (the shipped one), and
+#   sax_cine_single with seed 1 as the same-session baseline; sim2real4 = round-4 phantom data + sax_sim2real_r4 from scratch, also
 #   twice as wide (base_channels 32) (SIM4_MIN minutes, after the data is made).
 set -u
 OUT=${OUT:-out/device}
@@ -56,20 +56,20 @@ train() {  # NAME MINUTES CONFIG [extra args...]
 # 1) real-data SAX models and the heat-map sigma study (same recipe, sigma 2 / 4 / 6 mm)
 if [[ " $TRAIN_GROUPS " == *" real "* ]]; then
 train sax_cine "$REAL_MIN" config/training/sax_cine.yaml &
-train sax_sigma2mm "$REAL_MIN" config/training/sax_cine.yaml --set sigma_mm=2.0 &
-train sax_sigma6mm "$REAL_MIN" config/training/sax_cine.yaml --set sigma_mm=6.0 &
-train sax_cine_noflip "$REAL_MIN" config/training/sax_cine.yaml \
+train sax_sigma2mm "$REAL_MIN" config/training/sax_cine_single.yaml --set sigma_mm=2.0 &
+train sax_sigma6mm "$REAL_MIN" config/training/sax_cine_single.yaml --set sigma_mm=6.0 &
+train sax_cine_noflip "$REAL_MIN" config/training/sax_cine_single.yaml \
   --set "augment={rotation_deg: 20, scale_range: [0.9, 1.1], shift_px: 8, flip_lr_p: 0.0, flip_ud_p: 0.0}" &
 fi
 
 if [[ " $TRAIN_GROUPS " == *" real2 "* ]]; then
-train sax_cine_p12 "$REAL_MIN" config/training/sax_cine.yaml --set plateau_patience=12 &
+train sax_cine_p12 "$REAL_MIN" config/training/sax_cine_single.yaml --set plateau_patience=12 &
 fi
 
 if [[ " $TRAIN_GROUPS " == *" context "* ]]; then
-train sax_cine_ctx "$REAL_MIN" config/training/sax_cine_ctx.yaml &
-train sax_cine_ctx_s1 "$REAL_MIN" config/training/sax_cine_ctx.yaml --set seed=1 &
-train sax_cine_s1 "$REAL_MIN" config/training/sax_cine.yaml --set seed=1 &
+train sax_cine_ctx "$REAL_MIN" config/training/sax_cine.yaml --set seed=0 &
+train sax_cine_ctx_s1 "$REAL_MIN" config/training/sax_cine.yaml &
+train sax_cine_s1 "$REAL_MIN" config/training/sax_cine_single.yaml --set seed=1 &
 fi
 
 if [[ " $TRAIN_GROUPS " == *" sim2real4 "* ]]; then

@@ -45,7 +45,7 @@ def make_case(job: tuple[str, str, int, Any, dict[str, Any]], directory: Path) -
 
     case = generate_case(view=view, sequence=sequence, subject_seed=seed, phases=phases, **options)
     case.case_id = path.stem
-    tmp = path.with_name(path.stem + ".tmp.npz")
+    tmp = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npz")  # processes may make the same case at once
     save_case(tmp, case)
     os.replace(tmp, path)
     return case
