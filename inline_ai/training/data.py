@@ -17,15 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from inline_ai.dataset import LandmarkCase, list_cases, load_case
+from inline_ai.detector import normalise_or_blank  # the runtime's normalisation; a blank image stays zero
 
 PREPARED_SCALE = 127.5  # uint8 storage of intensities in [0, 2]
-
-
-def normalise_intensity(image: np.ndarray) -> np.ndarray:
-    """The runtime's normalisation (``inline_ai.detector.normalise``); a blank image stays all zero."""
-    from inline_ai.detector import normalise_or_blank
-
-    return normalise_or_blank(image)
 
 
 def resample_to_grid(
@@ -96,6 +90,7 @@ class PreparedSet:
         """Write as one compressed ``.npz`` (images as uint8)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
+        stacks, positions = self.stack_layout()
         np.savez_compressed(
             path,
             images=np.round(np.clip(self.images, 0, 2) * PREPARED_SCALE).astype(np.uint8),
@@ -106,8 +101,8 @@ class PreparedSet:
             case_ids=self.case_ids.astype(str),
             views=self.views.astype(str),
             kind=np.asarray(self.kind),
-            stack_ids=self.stack_layout()[0].astype(str),
-            slice_positions=self.stack_layout()[1].astype(np.int32),
+            stack_ids=stacks.astype(str),
+            slice_positions=positions.astype(np.int32),
         )
         return path
 
@@ -170,7 +165,7 @@ def prepare_cases(
                 if source >= 0:
                     case_points[k] = case.landmarks[index, source]
             pixels, mapped = resample_to_grid(
-                normalise_intensity(case.image[index]), case.pixel_spacing, pixel_size_mm, work_size, case_points
+                normalise_or_blank(case.image[index]), case.pixel_spacing, pixel_size_mm, work_size, case_points
             )
             images.append(pixels)
             points.append(mapped)
