@@ -16,6 +16,11 @@ NO_NEIGHBOUR = -1
 Context = tuple[np.ndarray | None, np.ndarray | None]
 
 
+def input_channels(context_slices: int) -> int:
+    """Network input channels: the image plus ``context_slices`` neighbours on each side."""
+    return 1 + 2 * int(context_slices)
+
+
 def neighbour_indices(stack_ids: Sequence[Hashable], positions: Sequence[float]) -> np.ndarray:
     """``[N, 2]`` indices of each image's previous and next image in its stack (``-1`` = none).
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from inline_ai.context import input_channels
 from inline_ai.paths import models_dir
 
 REQUIRED_CARD_KEYS: tuple[str, ...] = (
@@ -63,7 +64,7 @@ class ModelCard:
     @property
     def input_channels(self) -> int:
         """Input channels: the image, plus its neighbours on both sides for a context model."""
-        return 1 + 2 * self.context_slices
+        return input_channels(self.context_slices)
 
     @property
     def landmark_names(self) -> tuple[str, ...]:

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from inline_ai.context import input_channels as channels_for
 from inline_ai.training.unet import UNet
 
 PARITY_TOLERANCE = 1e-4  # largest allowed difference of softmax probabilities
@@ -42,7 +43,7 @@ def model_from_checkpoint(checkpoint: str | Path | dict[str, Any]) -> tuple[UNet
 
 def input_channels(meta: dict[str, Any]) -> int:
     """Input channels of a checkpoint's network: the image plus any neighbouring slices."""
-    return 1 + 2 * int(meta.get("context_slices", 0))
+    return channels_for(meta.get("context_slices", 0))
 
 
 def json_safe(value: Any) -> Any:

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from inline_ai.context import input_channels
 from inline_ai.training.augment import AugmentSettings, augment_batch
 from inline_ai.training.config import TrainingConfig
 from inline_ai.training.data import PreparedSet, prepare_directory, split_patients, write_split
@@ -177,7 +178,7 @@ class Trainer:
     def build_model(self) -> UNet:
         config = self.config
         model = UNet(len(config.channels), config.depth, config.base_channels,
-                     in_channels=1 + 2 * config.context_slices, background_prior=config.background_prior)
+                     in_channels=input_channels(config.context_slices), background_prior=config.background_prior)
         if config.init_from is not None:
             state = torch.load(config.init_from, map_location="cpu", weights_only=False)
             model.load_state_dict(state["model"] if "model" in state else state)
