@@ -11,6 +11,10 @@
 # context = sax_cine (neighbouring slices as input) with seeds 0 and 1 (the shipped one), and
 #   sax_cine_single with seed 1 as the same-session baseline; sim2real4 = round-4 phantom data + sax_sim2real_r4 from scratch, also
 #   twice as wide (base_channels 32) (SIM4_MIN minutes, after the data is made).
+# sim2real5 = round-4 and round-5 phantom data (the same subjects; round 5 adds per-tissue contrast
+#   jitter), made first with nothing else running, then four trainings of SIM5_MIN minutes: round 4 and
+#   round 5 from scratch (paired), round 5 from the round-3 weights (runs/sim2real_r3/checkpoint_best.pt,
+#   carried) and round 5 with neighbouring-slice context.
 set -u
 OUT=${OUT:-out/device}
 WORK=${WORK:-runs/device}
@@ -18,6 +22,8 @@ DEVICE=${DEVICE:-cuda}
 REAL_MIN=${REAL_MIN:-6.5}       # wall-clock limit of the real-data trainings (minutes, checked after each epoch)
 PHANTOM_MIN=${PHANTOM_MIN:-5.5} # ... of the phantom-trained ones (they start after the phantom data is made)
 SIM4_MIN=${SIM4_MIN:-5.5}       # ... of sax_sim2real_r4
+SIM5_MIN=${SIM5_MIN:-5.5}       # ... of the sim2real5 group
+PREP_S=${PREP_S:-150}           # limit of the sim2real5 data preparation (trainers make what is missing)
 HARD_S=${HARD_S:-500}           # every training is interrupted (SIGINT) this many seconds after the start
 WORKERS=${WORKERS:-12}
 TRAIN_GROUPS=${TRAIN_GROUPS:-real phantom}
@@ -84,6 +90,31 @@ if [[ " $TRAIN_GROUPS " == *" sim2real4 "* ]]; then
   stamp "round-4 phantom data done (exit $?)"
   train sax_sim2real_r4 "$SIM4_MIN" config/training/sax_sim2real_r4.yaml "${SIM4[@]}" &
   train sax_sim2real_r4_wide "$SIM4_MIN" config/training/sax_sim2real_r4.yaml "${SIM4[@]}" --set base_channels=32 &
+fi
+
+if [[ " $TRAIN_GROUPS " == *" sim2real5 "* ]]; then
+  if [ "${SMOKE:-0}" = 1 ]; then
+    R4=(--set "sources=[{path: $WORK/ph_r4, prepared: $WORK/ph_r4.npz, kind: synthetic, phantom: {views: [sax], subjects: 3, phases: ed_es, first_seed: 300000}}]")
+    R5=(--set "sources=[{path: $WORK/ph_r5, prepared: $WORK/ph_r5.npz, kind: synthetic, phantom: {views: [sax], subjects: 3, phases: ed_es, first_seed: 300000, options: {contrast_jitter: 0.6}}}]")
+  else
+    R4=(); R5=()
+  fi
+  WARM=(--set init_from=runs/sim2real_r3/checkpoint_best.pt --set lr=5.0e-4)
+  [ "${SMOKE:-0}" = 1 ] && WARM+=(--set base_channels=16)  # the carried checkpoint's width
+  [ -f runs/sim2real_r3/checkpoint_best.pt ] || stamp "WARNING: runs/sim2real_r3/checkpoint_best.pt not carried"
+  stamp "round-4 and round-5 phantom data"
+  half=$(( WORKERS / 2 > 0 ? WORKERS / 2 : 1 ))
+  timeout "$PREP_S" python3 scripts/prepare_training_data.py config/training/sax_sim2real_r4.yaml --workers "$half" \
+    "${R4[@]}" > "$LOGS/prepare_r4.log" 2>&1 &
+  prep4=$!
+  timeout "$PREP_S" python3 scripts/prepare_training_data.py config/training/sax_sim2real_r5.yaml --workers "$half" \
+    "${R5[@]}" > "$LOGS/prepare_r5.log" 2>&1 &
+  wait "$prep4" $!
+  stamp "round-4 and round-5 phantom data done"
+  train sax_sim2real_r4g "$SIM5_MIN" config/training/sax_sim2real_r4.yaml "${R4[@]}" &
+  train sax_sim2real_r5 "$SIM5_MIN" config/training/sax_sim2real_r5.yaml "${R5[@]}" &
+  train sax_sim2real_r5_warm "$SIM5_MIN" config/training/sax_sim2real_r5.yaml "${R5[@]}" "${WARM[@]}" &
+  train sax_sim2real_r5_ctx "$SIM5_MIN" config/training/sax_sim2real_r5.yaml "${R5[@]}" --set context_slices=1 &
 fi
 
 # 2) phantom data on the CPU cores (cached as compact prepared sets)

@@ -208,3 +208,29 @@ def test_bad_arguments_are_rejected():
         generate_case("sax", "flair", 0)
     with pytest.raises(ValueError, match="phases"):
         generate_case("ch4", "cine", 0, phases=0)
+
+
+def test_contrast_jitter_changes_appearance_not_anatomy():
+    plain = generate_case("sax", "cine", 5, "ed_es")
+    jittered = generate_case("sax", "cine", 5, "ed_es", contrast_jitter=0.6)
+    np.testing.assert_array_equal(plain.mask, jittered.mask)
+    np.testing.assert_array_equal(plain.landmarks, jittered.landmarks)
+    assert not np.allclose(plain.image, jittered.image)
+    np.testing.assert_array_equal(jittered.image, generate_case("sax", "cine", 5, "ed_es", contrast_jitter=0.6).image)
+
+
+def test_contrast_jitter_keeps_the_cavities_brighter_than_the_myocardium():
+    from inline_ai.phantom.contrast import draw_sequence, jitter_contrast, tissue_values
+
+    rng = np.random.default_rng(0)
+    ratios, spread = [], []
+    for _ in range(300):
+        values = tissue_values(draw_sequence("cine", rng), rng)
+        values["rv_blood"] = 0.8 * values["blood"]
+        out = jitter_contrast(values, rng, 0.8)
+        ratios.append(min(out["blood"], out["rv_blood"]) / out["myocardium"])
+        spread.append(np.log(out["fat"] / values["fat"]))
+    assert min(ratios) >= 1.6 - 1e-9
+    assert np.std(spread) > 0.2  # the factors really vary
+    with pytest.raises(ValueError, match="jitter"):
+        jitter_contrast(values, rng, -0.1)

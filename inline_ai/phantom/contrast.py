@@ -109,3 +109,24 @@ def tissue_values(params: SequenceParameters, rng: np.random.Generator) -> dict[
     values["air"] = values["bone"] = 0.0
     values["lung"] *= 0.3
     return values
+
+
+def jitter_contrast(values: dict[str, float], rng: np.random.Generator, spread: float,
+                    min_blood_to_myocardium: float = 1.6) -> dict[str, float]:
+    """Each tissue's value times its own log-normal factor (domain randomisation of contrast).
+
+    The factors' log-SD is drawn per series in ``[0, spread]``, so some series keep the physical
+    contrast and others move every tissue against its neighbours (fat vs blood, myocardium vs
+    liver, LV vs RV blood), which makes a network rely on shape rather than on exact intensities.
+    LV and RV blood stay at least ``min_blood_to_myocardium`` times the myocardium (scaled down if
+    needed) so that the cavities the landmarks are defined on stay visible.
+    """
+    if spread < 0:
+        raise ValueError(f"contrast jitter must be >= 0, got {spread}")
+    sigma = float(rng.uniform(0.0, spread))
+    out = {name: float(value * np.exp(rng.normal(0.0, sigma))) for name, value in values.items()}
+    if "myocardium" in out:
+        brightest_allowed = min(abs(out.get(name, np.inf)) for name in ("blood", "rv_blood")) / min_blood_to_myocardium
+        if abs(out["myocardium"]) > brightest_allowed:
+            out["myocardium"] = float(np.sign(out["myocardium"]) * brightest_allowed)
+    return out

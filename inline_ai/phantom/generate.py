@@ -105,14 +105,16 @@ def _setup_plane(subject: Subject, index: int, plane: ImagePlane, sequence: str,
 def generate_case(view: str, sequence: str, subject_seed: int, phases: int | str = 1, *,
                   image_seed: int = 0, variant: str | None = None, field_strength_t: float | None = None,
                   through_plane_samples: int | None = None,
-                  planning: PlanningSettings | dict | None = None) -> LandmarkCase:
+                  planning: PlanningSettings | dict | None = None, contrast_jitter: float = 0.0) -> LandmarkCase:
     """Render one synthetic series with exact landmarks.
 
     view: ``sax`` (a whole stack, base first), ``ch2``, ``ch3`` or ``ch4``; sequence: ``cine``,
     ``lge`` or ``t1``; subject_seed: the subject (anatomy, motion); phases: frames over the R-R
     interval (cine; frame 0 = ED) or ``"ed_es"`` for exactly ED and ES; image_seed: varies
     planning, contrast, noise for the same subject; planning: ``PlanningSettings`` or a dict of
-    its fields (e.g. ``{"mirror_probability": 0.0}`` for the standard SAX display only). Images
+    its fields (e.g. ``{"mirror_probability": 0.0}`` for the standard SAX display only);
+    contrast_jitter: largest log-SD of a random factor per tissue (``contrast.jitter_contrast``;
+    0 = physical contrast only, and the same output as without it). Images
     are ordered phase-major (all slices of a phase, then the next). Landmarks are (row, col)
     pixels, NaN where absent.
     """
@@ -137,6 +139,9 @@ def generate_case(view: str, sequence: str, subject_seed: int, phases: int | str
         values["blood"] *= float(rng.uniform(1.1, 1.5))
     if sequence != "t1":  # bSSFP RV blood is about as bright as the LV's (slower flow: sometimes darker)
         values["rv_blood"] = values["blood"] * float(rng.uniform(0.7, 0.95))
+    if contrast_jitter > 0:  # own stream: the rest of the case stays the same as without jitter
+        jitter_rng = np.random.default_rng([int(subject_seed), int(image_seed), VIEWS.index(view), 7919])
+        values = contrast.jitter_contrast(values, jitter_rng, contrast_jitter)
     acq = acquisition.draw_acquisition(sequence, rng)
     gain = 1.0 if sequence == "t1" else float(rng.uniform(600, 3000)) / max(abs(values["blood"]), 1e-3)
     reference = {"cine": values["blood"], "lge": max(abs(values["blood"]), abs(values["scar"]), 1e-3),
