@@ -104,17 +104,24 @@ if [[ " $TRAIN_GROUPS " == *" sim2real5 "* ]]; then
   [ -f runs/sim2real_r3/checkpoint_best.pt ] || stamp "WARNING: runs/sim2real_r3/checkpoint_best.pt not carried"
   stamp "round-4 and round-5 phantom data"
   half=$(( WORKERS / 2 > 0 ? WORKERS / 2 : 1 ))
-  timeout "$PREP_S" python3 scripts/prepare_training_data.py config/training/sax_sim2real_r4.yaml --workers "$half" \
-    "${R4[@]}" > "$LOGS/prepare_r4.log" 2>&1 &
-  prep4=$!
-  timeout "$PREP_S" python3 scripts/prepare_training_data.py config/training/sax_sim2real_r5.yaml --workers "$half" \
-    "${R5[@]}" > "$LOGS/prepare_r5.log" 2>&1 &
-  wait "$prep4" $!
-  stamp "round-4 and round-5 phantom data done"
-  train sax_sim2real_r4g "$SIM5_MIN" config/training/sax_sim2real_r4.yaml "${R4[@]}" &
-  train sax_sim2real_r5 "$SIM5_MIN" config/training/sax_sim2real_r5.yaml "${R5[@]}" &
-  train sax_sim2real_r5_warm "$SIM5_MIN" config/training/sax_sim2real_r5.yaml "${R5[@]}" "${WARM[@]}" &
-  train sax_sim2real_r5_ctx "$SIM5_MIN" config/training/sax_sim2real_r5.yaml "${R5[@]}" --set context_slices=1 &
+  # one BLAS / OpenMP thread per worker: session 5's run (no limit, 16 workers on 16 cores) made too
+  # little of the data in 170 s, and the four trainers then each made the rest and never trained
+  (export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
+   timeout "$PREP_S" python3 scripts/prepare_training_data.py config/training/sax_sim2real_r4.yaml --workers "$half" \
+     "${R4[@]}" > "$LOGS/prepare_r4.log" 2>&1 &
+   timeout "$PREP_S" python3 scripts/prepare_training_data.py config/training/sax_sim2real_r5.yaml --workers "$half" \
+     "${R5[@]}" > "$LOGS/prepare_r5.log" 2>&1 &
+   wait)
+  stamp "round-4 and round-5 phantom data done: $(ls data_cache/cpu/phantom_sax_cine_r[45]_*.npz "$WORK"/ph_r[45].npz 2>/dev/null | wc -l) of 2 prepared sets"
+  # a trainer whose prepared set is missing is not started (it would spend its time making data)
+  if [ -f data_cache/cpu/phantom_sax_cine_r4_s400_2mm_160.npz ] || [ -f "$WORK/ph_r4.npz" ]; then
+    train sax_sim2real_r4g "$SIM5_MIN" config/training/sax_sim2real_r4.yaml "${R4[@]}" &
+  fi
+  if [ -f data_cache/cpu/phantom_sax_cine_r5_s400_2mm_160.npz ] || [ -f "$WORK/ph_r5.npz" ]; then
+    train sax_sim2real_r5 "$SIM5_MIN" config/training/sax_sim2real_r5.yaml "${R5[@]}" &
+    train sax_sim2real_r5_warm "$SIM5_MIN" config/training/sax_sim2real_r5.yaml "${R5[@]}" "${WARM[@]}" &
+    train sax_sim2real_r5_ctx "$SIM5_MIN" config/training/sax_sim2real_r5.yaml "${R5[@]}" --set context_slices=1 &
+  fi
 fi
 
 # 2) phantom data on the CPU cores (cached as compact prepared sets)
@@ -149,6 +156,6 @@ for run in "$WORK"/*/; do
   [ -f "$run/log.jsonl" ] && cp "$run/log.jsonl" "$LOGS/$name.jsonl"
   [ -f "$run/split.json" ] && cp "$run/split.json" "$LOGS/$name.split.json"
 done
-(cd "$WORK" && tar czf "$OUT/results.tar.gz" models/*.ckpt models/*.json logs)
+(cd "$WORK" && tar czf "$OUT/results.tar.gz" $(ls models/*.ckpt models/*.json 2>/dev/null) logs)
 cp "$LOGS/driver.log" "$OUT/driver.log"
 stamp "packed $(du -h "$OUT/results.tar.gz" | cut -f1)"
