@@ -48,6 +48,22 @@ def normalise_or_blank(pixels: np.ndarray) -> np.ndarray:
         return np.zeros(np.shape(pixels), dtype=np.float32)
 
 
+def model_input(pixels: np.ndarray, spacing: tuple[float, float], pixel_size_mm: float, input_size: tuple[int, int],
+                channels: int = 1, context: Context | None = None) -> tuple[np.ndarray, GridTransform]:
+    """One image's model input ``[channels, H, W]`` and its grid transform.
+
+    Channel 0 is the normalised image on the model grid; a context model's channels 1-2 are its two
+    neighbouring slices resampled with the image's spacing (zeros where a neighbour is missing).
+    """
+    out = np.zeros((channels, *input_size), dtype=np.float32)
+    out[0], transform = to_model_grid(normalise(pixels), spacing, pixel_size_mm, input_size)
+    if channels > 1 and context is not None:
+        for channel, neighbour in enumerate(context[:channels - 1], start=1):
+            if neighbour is not None:
+                out[channel] = to_model_grid(normalise_or_blank(neighbour), spacing, pixel_size_mm, input_size)[0]
+    return out, transform
+
+
 class LandmarkDetector:
     """Runs one model on a series: all images go through a single inference call."""
 
@@ -71,15 +87,9 @@ class LandmarkDetector:
         pixel_size_mm = self.pixel_size_mm or card.pixel_size_mm
         transforms = []
         for n, pixels in enumerate(images):
-            spacing = tuple(spacings[n])
-            batch[n, 0], transform = to_model_grid(normalise(pixels), spacing, pixel_size_mm, card.input_size)
+            batch[n], transform = model_input(pixels, tuple(spacings[n]), pixel_size_mm, card.input_size,
+                                              card.input_channels, None if context is None else context[n])
             transforms.append(transform)
-            if card.input_channels == 1 or context is None:
-                continue
-            for channel, neighbour in enumerate(context[n], start=1):
-                if neighbour is not None:
-                    batch[n, channel] = to_model_grid(normalise_or_blank(neighbour), spacing, pixel_size_mm,
-                                                      card.input_size)[0]
         return batch, transforms
 
     def detect(self, images: np.ndarray | Sequence[np.ndarray], pixel_spacing: Sequence[float] | np.ndarray,

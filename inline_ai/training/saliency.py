@@ -83,10 +83,9 @@ def run(case_path: Path, model: str, out_dir: Path, indices: list[int] | None, c
     import matplotlib.pyplot as plt
     from scipy import ndimage
 
-    from inline_ai.context import case_contexts
+    from inline_ai.context import case_contexts, input_channels
     from inline_ai.dataset import load_case
-    from inline_ai.detector import normalise, normalise_or_blank
-    from inline_ai.geometry import to_model_grid
+    from inline_ai.detector import model_input
     from inline_ai.points import extract_points
 
     case = load_case(case_path)
@@ -101,12 +100,9 @@ def run(case_path: Path, model: str, out_dir: Path, indices: list[int] | None, c
     batch, truth = [], []
     contexts = case_contexts(case.image, case.phase, case.slice_index)
     for i in indices:
-        pixels, transform = to_model_grid(normalise(case.image[i]), tuple(case.pixel_spacing), pixel, size)
-        channels = [pixels]
-        for neighbour in contexts[i][:2 * int(meta.get("context_slices", 0))]:
-            channels.append(np.zeros_like(pixels) if neighbour is None else
-                            to_model_grid(normalise_or_blank(neighbour), tuple(case.pixel_spacing), pixel, size)[0])
-        batch.append(np.stack(channels))
+        channels = input_channels(int(meta.get("context_slices", 0)))
+        pixels, transform = model_input(case.image[i], tuple(case.pixel_spacing), pixel, size, channels, contexts[i])
+        batch.append(pixels)
         labelled = np.full((len(names), 2), np.nan)
         for k, name in enumerate(names):
             if name in case.landmark_names:
