@@ -8,13 +8,19 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from pathlib import Path
 
-from inline_ai.training.cli import _parse_overrides
-from inline_ai.training.config import load_config
-from inline_ai.training.trainer import load_sources
+# one BLAS / OpenMP thread per worker process (set before numpy loads): the workers already use
+# every core, and nested threads made phantom data 1.6x slower on 2 cores and stalled a 16-core run
+for _name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
+
+from inline_ai.training.cli import _parse_overrides  # noqa: E402
+from inline_ai.training.config import load_config  # noqa: E402
+from inline_ai.training.trainer import load_sources  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
