@@ -99,8 +99,8 @@ def run(case_path: Path, model: str, out_dir: Path, indices: list[int] | None, c
     size, pixel = tuple(meta["input_size"]), float(meta["pixel_size_mm"])
     batch, truth = [], []
     contexts = case_contexts(case.image, case.phase, case.slice_index)
+    channels = input_channels(int(meta.get("context_slices", 0)))
     for i in indices:
-        channels = input_channels(int(meta.get("context_slices", 0)))
         pixels, transform = model_input(case.image[i], tuple(case.pixel_spacing), pixel, size, channels, contexts[i])
         batch.append(pixels)
         labelled = np.full((len(names), 2), np.nan)
