@@ -83,9 +83,10 @@ def run(case_path: Path, model: str, out_dir: Path, indices: list[int] | None, c
     import matplotlib.pyplot as plt
     from scipy import ndimage
 
-    from inline_ai.context import case_contexts, input_channels
+    from inline_ai.context import case_contexts
     from inline_ai.dataset import load_case
     from inline_ai.detector import model_input
+    from inline_ai.training.export import input_channels
     from inline_ai.points import extract_points
 
     case = load_case(case_path)
@@ -99,7 +100,7 @@ def run(case_path: Path, model: str, out_dir: Path, indices: list[int] | None, c
     size, pixel = tuple(meta["input_size"]), float(meta["pixel_size_mm"])
     batch, truth = [], []
     contexts = case_contexts(case.image, case.phase, case.slice_index)
-    channels = input_channels(int(meta.get("context_slices", 0)))
+    channels = input_channels(meta)
     for i in indices:
         pixels, transform = model_input(case.image[i], tuple(case.pixel_spacing), pixel, size, channels, contexts[i])
         batch.append(pixels)
