@@ -86,8 +86,8 @@ def run(case_path: Path, model: str, out_dir: Path, indices: list[int] | None, c
     from inline_ai.context import case_contexts
     from inline_ai.dataset import load_case
     from inline_ai.detector import model_input
-    from inline_ai.training.export import input_channels
     from inline_ai.points import extract_points
+    from inline_ai.training.export import input_channels
 
     case = load_case(case_path)
     net, meta = load_torch_model(model)
