@@ -5,12 +5,14 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from inline_ai.context import Context
 from inline_ai.geometry import GridTransform, to_model_grid
+from inline_ai.grid_cache import ModelGridCache, Resampled
 from inline_ai.points import extract_points
 from inline_ai.runtime import LandmarkModel, load_model
 
@@ -28,15 +30,19 @@ class Detections:
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
 
 
+class BlankImageError(ValueError):
+    """An image that cannot be normalised: its 99.5th percentile is not positive."""
+
+
 def normalise(pixels: np.ndarray) -> np.ndarray:
     """Divide by the image's 99.5th percentile and clip to [0, 2] (the cards' ``percentile_99.5``).
 
-    Raises ``ValueError`` for an image whose percentile is not positive (blank or negative).
+    Raises :class:`BlankImageError` (a ``ValueError``) for an image whose percentile is not positive.
     """
     pixels = np.asarray(pixels, dtype=np.float32)
     scale = float(np.percentile(pixels, NORMALISATION_PERCENTILE))
     if not np.isfinite(scale) or scale <= 0:
-        raise ValueError(f"cannot normalise an image whose {NORMALISATION_PERCENTILE}th percentile is {scale}")
+        raise BlankImageError(f"cannot normalise an image whose {NORMALISATION_PERCENTILE}th percentile is {scale}")
     return np.clip(pixels / scale, 0.0, NORMALISED_MAX)
 
 
@@ -44,32 +50,54 @@ def normalise_or_blank(pixels: np.ndarray) -> np.ndarray:
     """A neighbour normalised like the image; a blank neighbour stays zero instead of failing the image."""
     try:
         return normalise(pixels)
-    except ValueError:
+    except BlankImageError:
         return np.zeros(np.shape(pixels), dtype=np.float32)
 
 
+def normalised_grid(pixels: np.ndarray, spacing: tuple[float, float], pixel_size_mm: float,
+                    input_size: tuple[int, int]) -> Resampled:
+    """:func:`normalise` then :func:`inline_ai.geometry.to_model_grid`."""
+    return to_model_grid(normalise(pixels), spacing, pixel_size_mm, input_size)
+
+
 def model_input(pixels: np.ndarray, spacing: tuple[float, float], pixel_size_mm: float, input_size: tuple[int, int],
-                channels: int = 1, context: Context | None = None) -> tuple[np.ndarray, GridTransform]:
+                channels: int = 1, context: Context | None = None,
+                cache: ModelGridCache | None = None) -> tuple[np.ndarray, GridTransform]:
     """One image's model input ``[channels, H, W]`` and its grid transform.
 
     Channel 0 is the normalised image on the model grid; a context model's channels 1-2 are its two
-    neighbouring slices resampled with the image's spacing (zeros where a neighbour is missing).
+    neighbouring slices resampled with the image's spacing (zeros where a neighbour is missing or
+    blank). ``cache`` reuses images resampled by an earlier call (``inline_ai.grid_cache``).
     """
+
+    def resampled(image: np.ndarray) -> Resampled:
+        image = np.asarray(image)
+        if image.ndim != 2:
+            raise ValueError(f"images and their neighbours must be 2D, got shape {image.shape}")
+        make = partial(normalised_grid, image, spacing, pixel_size_mm, input_size)
+        return make() if cache is None else cache.get(image, spacing, pixel_size_mm, input_size, make)
+
     out = np.zeros((channels, *input_size), dtype=np.float32)
-    out[0], transform = to_model_grid(normalise(pixels), spacing, pixel_size_mm, input_size)
+    out[0], transform = resampled(pixels)
     if channels > 1 and context is not None:
         for channel, neighbour in enumerate(context[:channels - 1], start=1):
-            if neighbour is not None:
-                out[channel] = to_model_grid(normalise_or_blank(neighbour), spacing, pixel_size_mm, input_size)[0]
+            if neighbour is None:
+                continue
+            try:
+                out[channel] = resampled(neighbour)[0]
+            except BlankImageError:  # a blank neighbour stays zero instead of failing the image
+                pass
     return out, transform
 
 
 class LandmarkDetector:
     """Runs one model on a series: all images go through a single inference call."""
 
-    def __init__(self, model: LandmarkModel | str | Path, device: str = "cpu", threads: int = 2):
+    def __init__(self, model: LandmarkModel | str | Path, device: str = "cpu", threads: int = 2,
+                 grid_cache: ModelGridCache | None = None):
         self.model = model if isinstance(model, LandmarkModel) else load_model(model, device, threads)
         self.pixel_size_mm: float | None = None  # overrides the card's model pixel size when set
+        self.grid_cache = grid_cache  # keeps resampled images for the next call (a stack's slices, one by one)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -81,14 +109,18 @@ class LandmarkDetector:
 
         A context model (``card.context_slices`` 1) gets each image's two neighbours as channels 1-2,
         resampled with the image's spacing; a missing neighbour (or no ``context``) is all zeros.
+        With a ``grid_cache``, images resampled in this call or the one before are not resampled again.
         """
         card = self.model.card
+        if self.grid_cache is not None:
+            self.grid_cache.next_call()
         batch = np.zeros((len(images), card.input_channels, *card.input_size), dtype=np.float32)
         pixel_size_mm = self.pixel_size_mm or card.pixel_size_mm
         transforms = []
         for n, pixels in enumerate(images):
             batch[n], transform = model_input(pixels, tuple(spacings[n]), pixel_size_mm, card.input_size,
-                                              card.input_channels, None if context is None else context[n])
+                                              card.input_channels, None if context is None else context[n],
+                                              self.grid_cache)
             transforms.append(transform)
         return batch, transforms
 

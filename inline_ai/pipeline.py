@@ -39,6 +39,7 @@ from inline_ai.consistency import fill_missing, smooth_over_phases
 from inline_ai.context import Context, contexts_from_indices, neighbour_indices
 from inline_ai.detector import Detections, LandmarkDetector
 from inline_ai.geometry import spacing_from_image
+from inline_ai.grid_cache import ModelGridCache
 from inline_ai.model_select import (
     DEFAULT_MODELS,
     ModelChoice,
@@ -202,6 +203,15 @@ def image_contexts(images: Sequence[ismrmrd.Image]) -> list[Context]:
     return contexts_from_indices([np.asarray(image.data[0, 0]) for image in images], table)
 
 
+def stack_order(groups: Sequence[Sequence[ismrmrd.Image]]) -> list[int]:
+    """Indices of a stack's slice groups ordered by position along the first image's slice normal."""
+    if not groups:
+        return []
+    normal = np.asarray(groups[0][0].slice_dir[:], dtype=np.float64)
+    positions = [float(np.dot(np.asarray(group[0].position[:], dtype=np.float64), normal)) for group in groups]
+    return sorted(range(len(groups)), key=positions.__getitem__)
+
+
 def slice_contexts(groups: Sequence[Sequence[ismrmrd.Image]]) -> list[list[Context]]:
     """:func:`image_contexts` of a stack given as one image group per slice, split back per group;
     a slice at either end has one neighbour, a lone one none."""
@@ -232,6 +242,7 @@ class SeriesAnalyser:
 
     def __init__(self, settings: AnalysisSettings | None = None):
         self.settings = settings or AnalysisSettings()
+        self.grid_cache = ModelGridCache()  # a stack's slices are resampled once, not again as neighbours
 
     # -- model -----------------------------------------------------------------------------
     def choose(self, images: Sequence[ismrmrd.Image], header: Any) -> ModelChoice:
@@ -302,7 +313,7 @@ class SeriesAnalyser:
         card = model.card
         pixels = [np.asarray(image.data[0, 0]) for image in images]
         spacings = np.array([spacing_from_image(image) for image in images])
-        detector = LandmarkDetector(model)
+        detector = LandmarkDetector(model, grid_cache=self.grid_cache)
         if settings.pixel_size_mm:
             detector.pixel_size_mm = float(settings.pixel_size_mm)
         detections = detector.detect(pixels, spacings, threshold=settings.threshold, context=context)

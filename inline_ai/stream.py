@@ -18,8 +18,9 @@ whole stack tells which slices are apical and get 4 AHA sectors instead of 6. Im
 
 A model that reads neighbouring slices (card ``context_slices: 1``, see ``inline_ai.context``)
 needs the whole stack: unless the header announces a single slice, its slices are analysed together
-at the end of the series, each with the slices on either side (ordered by position along the slice
-normal, same phase) as extra input. Their originals still go out at once.
+at the end of the series, in order of position along the slice normal, each with the slices on
+either side (same phase) as extra input; their AI images go out in that order. Their originals
+still go out at once.
 
 Image arrays (Gadgetron ``IsmrmrdImageArray``: ``data`` complex64 ``[RO, E1, E2, CHA, N, S, LOC]``,
 ``headers`` ``[N, S, LOC]``, ``meta`` a flat list of serialised meta containers) are forwarded
@@ -44,6 +45,7 @@ from inline_ai.pipeline import (
     parsed_header,
     series_report,
     slice_contexts,
+    stack_order,
 )
 
 HEADER_FIELDS: tuple[str, ...] = (
@@ -262,13 +264,14 @@ class StreamProcessor:
         if not groups:
             return
         try:
-            contexts = slice_contexts(groups)
+            contexts: list = slice_contexts(groups)
+            order = stack_order(groups)  # neighbours in consecutive calls: each image is resampled once
         except Exception:
             self.log.exception("inline AI: slice order of series %d unknown; slices analysed without neighbours",
                                int(groups[0][0].image_series_index))
-            contexts = [None] * len(groups)
-        for images, context in zip(groups, contexts, strict=True):
-            self._run(images, context, defer=False)
+            contexts, order = [None] * len(groups), list(range(len(groups)))
+        for index in order:
+            self._run(groups[index], contexts[index], defer=False)
 
     def _run(self, images: list[ismrmrd.Image], context: list | None = None, defer: bool = True) -> None:
         series, slice_index = int(images[0].image_series_index), int(images[0].slice)

@@ -289,6 +289,7 @@ def test_context_model_analyses_each_slice_with_its_neighbours_once_the_stack_is
     monkeypatch.setattr(SeriesAnalyser, "analyse", spy)
     processor, out = run_stack(context_model, shuffled)
     assert sorted(seen) == [0, 1, 2, 3, 4]
+    assert processor.analyser.grid_cache.misses == 15  # each image resampled once, not again as a neighbour
     for k, context in seen.items():
         assert len(context) == 3
         for phase, (before, after) in enumerate(context):
@@ -300,6 +301,7 @@ def test_context_model_analyses_each_slice_with_its_neighbours_once_the_stack_is
     originals = [n for n, item in enumerate(out.sent) if item.image_series_index == 1]
     ai = [n for n, item in enumerate(out.sent) if item.image_series_index == AI_SERIES_FACTOR]
     assert len(originals) == 15 and len(ai) == 15 and min(ai) > max(originals)
+    assert [out.sent[n].slice for n in ai] == [k for k in range(5) for _ in range(3)]  # in stack order
     # the neighbours carry zero weight in this test model: the points are the plain model's
     plain, _ = run_stack(plain_model, shuffled)
     by_slice = {s["slice"]: s for s in plain.summaries}
