@@ -108,9 +108,11 @@ def test_model_card_markdown_lists_provenance_and_evaluations(tmp_path):
     from inline_ai.training.model_card import main as write_cards
 
     make_test_model(tmp_path, name="spots", view_family="sax", trained_on="synthetic: spots only",
+                    training_time="9 min on 2 CPU cores",
                     metrics={"acdc_val": {"dataset": "d", "split": "val", "images": 10, "detection_rate": 0.9,
                                           "mean_mm": 1.5, "landmarks": {n: {"mean_mm": 1.0} for n in SAX}}})
     assert write_cards([str(tmp_path)]) == 0
     text = (tmp_path / "MODEL_CARD.md").read_text()
     assert "**Learned from:** synthetic: spots only" in text
+    assert "- Training time: 9 min on 2 CPU cores" in text
     assert "| acdc_val (d, val) | 10 | 90.00% | 1.50 | 1.00 | 1.00 | 1.00 |" in text

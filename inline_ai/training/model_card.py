@@ -36,6 +36,8 @@ def card_section(card: dict[str, Any]) -> str:
         + (f", TorchScript `{card['torchscript']['file']}`" if card.get("torchscript") else ""),
         f"- Training command: `{card['training_command']}`; created {card['created']}",
     ]
+    if card.get("training_time"):
+        lines.append(f"- Training time: {card['training_time']}")
     evaluations = {k: v for k, v in card.get("metrics", {}).items()
                    if isinstance(v, dict) and "detection_rate" in v and "landmarks" in v}
     if evaluations:
