@@ -192,23 +192,26 @@ def _stack_levels(images: Sequence[ismrmrd.Image], lv_present: Sequence[bool]) -
     return measures.slice_levels(positions, slice_dirs, np.asarray(lv_present, dtype=bool))
 
 
+def positions_along_normal(images: Sequence[ismrmrd.Image]) -> list[float]:
+    """Each image's position (mm) along the first image's slice normal."""
+    if not images:
+        return []
+    normal = np.asarray(images[0].slice_dir[:], dtype=np.float64)
+    return [float(np.dot(np.asarray(image.position[:], dtype=np.float64), normal)) for image in images]
+
+
 def image_contexts(images: Sequence[ismrmrd.Image]) -> list[Context]:
     """Each image's neighbouring slices at the same phase among ``images`` (one stack, any order):
     slices are ordered by their position along the first image's slice normal."""
     if not images:
         return []
-    normal = np.asarray(images[0].slice_dir[:], dtype=np.float64)
-    positions = [float(np.dot(np.asarray(image.position[:], dtype=np.float64), normal)) for image in images]
-    table = neighbour_indices([int(image.phase) for image in images], positions)
+    table = neighbour_indices([int(image.phase) for image in images], positions_along_normal(images))
     return contexts_from_indices([np.asarray(image.data[0, 0]) for image in images], table)
 
 
 def stack_order(groups: Sequence[Sequence[ismrmrd.Image]]) -> list[int]:
     """Indices of a stack's slice groups ordered by position along the first image's slice normal."""
-    if not groups:
-        return []
-    normal = np.asarray(groups[0][0].slice_dir[:], dtype=np.float64)
-    positions = [float(np.dot(np.asarray(group[0].position[:], dtype=np.float64), normal)) for group in groups]
+    positions = positions_along_normal([group[0] for group in groups])
     return sorted(range(len(groups)), key=positions.__getitem__)
 
 
