@@ -15,6 +15,7 @@ from inline_ai.training.augment import (  # noqa: E402
     AugmentSettings,
     affine_crop,
     augment_batch,
+    random_convolution,
     random_intensity_curve,
     random_texture,
 )
@@ -130,6 +131,28 @@ def test_appearance_randomisation_keeps_intensity_order_and_changes_texture():
                                 AugmentSettings(remap_p=1, texture_p=1, noise_p=0, blur_p=0, shading_p=0, gamma_p=0),
                                 torch.Generator().manual_seed(0))
     assert float(out.min()) >= 0 and float(out.max()) <= 2.0 and torch.isfinite(points).all()
+
+
+def test_random_convolution_scrambles_texture_keeps_shape_and_range():
+    generator = torch.Generator().manual_seed(5)
+    disc = torch.zeros(4, 3, 40, 40)
+    rows, cols = torch.meshgrid(torch.arange(40), torch.arange(40), indexing="ij")
+    disc[:, :2, ((rows - 20) ** 2 + (cols - 20) ** 2) < 100] = 1.5  # a bright disc in the image and one neighbour
+    out = random_convolution(disc, 5, torch.zeros(4), clip_max=2.0, generator=generator)
+    assert out.shape == disc.shape and float(out.min()) >= 0 and float(out.max()) <= 2.0
+    assert float((out - disc).abs().mean()) > 0.05  # the filter changed the grey levels
+    torch.testing.assert_close(out[:, 0], out[:, 1])  # the image and its neighbours share one kernel
+    assert float(out[:, 2].abs().max()) == 0.0  # a blank (missing) neighbour stays blank
+    assert float(out[:, 0, 35:, 35:].abs().max()) < 1e-6  # nothing appears far from the disc: shapes stay put
+    kept = random_convolution(disc, 3, torch.ones(4), clip_max=2.0, generator=generator)
+    torch.testing.assert_close(kept, disc)  # mix weight 1 keeps the original
+    images = torch.rand(8, 1, 48, 48) * 2
+    out, points = augment_batch(images, torch.full((8, 1, 2), 24.0), (32, 32),
+                                AugmentSettings(randconv_p=1, noise_p=0, blur_p=0, shading_p=0, gamma_p=0),
+                                torch.Generator().manual_seed(0))
+    assert float(out.min()) >= 0 and float(out.max()) <= 2.0 and torch.isfinite(points).all()
+    with pytest.raises(ValueError, match="odd"):
+        AugmentSettings.from_dict({"randconv_kernels": [4]})
 
 
 def test_sampler_mixes_every_view_in_every_batch():

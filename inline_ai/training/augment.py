@@ -10,7 +10,9 @@ anatomy (chest wall above / liver and diaphragm below), not by clockwise order i
 The same holds for the long-axis mitral points (named by the wall they sit on).
 
 Intensity changes follow the paper: Gaussian noise (10-30 % of the image mean), Gaussian blur
-(sigma 0.5, 1 or 2 px), surface-coil shading, and gamma.
+(sigma 0.5, 1 or 2 px), surface-coil shading, and gamma. For models trained on synthetic images,
+appearance randomisation (off by default): random monotone intensity curves, multiplicative random
+texture and random convolutions.
 """
 
 from __future__ import annotations
@@ -49,6 +51,11 @@ class AugmentSettings:
     texture_p: float = 0.0
     texture_strength: tuple[float, float] = (0.05, 0.25)
     texture_cell_px: tuple[float, float] = (3.0, 16.0)
+    # random convolution (Xu et al., ICLR 2021): the image filtered by a random kernel, mixed with
+    # the original; it scrambles local texture and edge polarity while keeping shapes in place
+    randconv_p: float = 0.0
+    randconv_kernels: tuple[int, ...] = (3, 5)
+    randconv_mix: tuple[float, float] = (0.0, 1.0)  # weight of the original image
     clip_max: float = 2.0
 
     @classmethod
@@ -60,9 +67,13 @@ class AugmentSettings:
         if unknown:
             raise ValueError(f"unknown augmentation settings {unknown}; known: {sorted(known)}")
         for key in ("scale_range", "noise_fraction", "shading_strength", "gamma_range", "blur_sigmas",
-                    "texture_strength", "texture_cell_px"):
+                    "texture_strength", "texture_cell_px", "randconv_mix"):
             if key in values:
                 values[key] = tuple(float(v) for v in values[key])
+        if "randconv_kernels" in values:
+            values["randconv_kernels"] = tuple(int(v) for v in values["randconv_kernels"])
+            if any(k < 1 or k % 2 == 0 for k in values["randconv_kernels"]):
+                raise ValueError(f"randconv_kernels must be odd sizes >= 1, got {values['randconv_kernels']}")
         return cls(**values)
 
 
@@ -184,6 +195,29 @@ def random_texture(shape: tuple[int, ...], strength: torch.Tensor, cell_px: floa
     return 1.0 + strength.view(-1, 1, 1, 1) * noise
 
 
+def _bright_level(images: torch.Tensor) -> torch.Tensor:
+    """Per image ``[B]``: the 99.5th percentile of channel 0 (at least 1e-6)."""
+    return torch.quantile(images[:, 0].reshape(images.shape[0], -1), 0.995, dim=1).clamp_min(1e-6)
+
+
+def random_convolution(images: torch.Tensor, kernel_size: int, mix: torch.Tensor, clip_max: float,
+                       generator: torch.Generator | None = None) -> torch.Tensor:
+    """Each image (all its channels alike) filtered by its own random ``kernel_size`` kernel.
+
+    The filter output's magnitude is scaled to the image's brightest percentile and mixed with the
+    original, ``mix`` (per image, ``[B]``) being the original's weight; the result lies in ``[0, clip_max]``.
+    """
+    batch, channels, h, w = images.shape
+    weights = torch.randn(batch, 1, kernel_size, kernel_size, generator=generator, device=images.device,
+                          dtype=images.dtype) / kernel_size
+    weights = weights.repeat_interleave(channels, dim=0)  # one kernel per image, shared by its channels
+    filtered = F.conv2d(F.pad(images.reshape(1, batch * channels, h, w), [kernel_size // 2] * 4, mode="reflect"),
+                        weights, groups=batch * channels).reshape(batch, channels, h, w).abs()
+    filtered = filtered * (_bright_level(images) / _bright_level(filtered)).view(-1, 1, 1, 1)
+    mix = mix.view(-1, 1, 1, 1)
+    return (mix * images + (1.0 - mix) * filtered).clamp(0.0, clip_max)
+
+
 def augment_batch(
     images: torch.Tensor,
     points: torch.Tensor,
@@ -220,6 +254,13 @@ def augment_batch(
         strength = _uniform(*settings.texture_strength, batch, generator, device)
         cell = float(_uniform(*settings.texture_cell_px, 1, generator, device))
         images = torch.where(use, images * random_texture(images.shape, strength, cell, generator, device), images)
+
+    if settings.randconv_p > 0:
+        use = _coin(settings.randconv_p, batch, generator, device).view(-1, 1, 1, 1)
+        size = settings.randconv_kernels[int(torch.randint(len(settings.randconv_kernels), (1,),
+                                                           generator=generator, device=device))]
+        mix = _uniform(*settings.randconv_mix, batch, generator, device)
+        images = torch.where(use, random_convolution(images, size, mix, settings.clip_max, generator), images)
 
     use = _coin(settings.shading_p, batch, generator, device).view(-1, 1, 1, 1)
     strength = _uniform(*settings.shading_strength, batch, generator, device)
