@@ -21,7 +21,7 @@ import numpy as np
 
 from inline_ai.context import case_contexts
 from inline_ai.dataset import LandmarkCase, list_cases, load_case
-from inline_ai.measures import arvi_angle_deg, lv_length_mm
+from inline_ai.measures import arvi_angle_deg, distance_mm, lv_length_mm
 
 
 @dataclass
@@ -56,7 +56,7 @@ def score_results(results: Sequence[CaseResult], names: Sequence[str]) -> dict[s
     views_all = np.concatenate([[r.view] * r.truth.shape[0] for r in results])
     present = np.isfinite(truth_all).all(-1)
     reported = np.isfinite(found_all).all(-1)
-    distances = np.sqrt((((found_all - truth_all) * spacing_all[:, None, :]) ** 2).sum(-1))
+    distances = distance_mm(found_all, truth_all, spacing_all[:, None, :])
     for k, name in enumerate(names):
         hit = present[:, k] & reported[:, k]
         stats = _summary(distances[hit, k])

@@ -28,7 +28,9 @@ APEX_DIRECTION_LPS = np.array([1.0, -1.0, -1.0]) / np.sqrt(3.0)
 AHA_LEVELS: tuple[str, ...] = ("basal", "mid", "apical")
 
 
-def _distance_mm(a: np.ndarray, b: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
+def distance_mm(a: np.ndarray, b: np.ndarray, spacing: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Distance (mm) between (row, col) points ``a`` and ``b`` (``[..., 2]``), ``spacing`` broadcast
+    against them; NaN where either point is absent."""
     delta = (np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)) * np.asarray(spacing, float)
     return np.sqrt((delta**2).sum(axis=-1))
 
@@ -40,7 +42,7 @@ def lv_length_mm(mv_anterior: np.ndarray, mv_inferior: np.ndarray, apex: np.ndar
     NaN where any of the three points is absent.
     """
     midpoint = (np.asarray(mv_anterior, dtype=np.float64) + np.asarray(mv_inferior, dtype=np.float64)) / 2
-    return _distance_mm(apex, midpoint, spacing)
+    return distance_mm(apex, midpoint, spacing)
 
 
 @dataclass

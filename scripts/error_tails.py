@@ -14,6 +14,7 @@ import numpy as np
 from inline_ai.dataset import list_cases, load_case
 from inline_ai.detector import LandmarkDetector
 from inline_ai.evaluate import evaluate_cases
+from inline_ai.measures import distance_mm
 
 
 def main() -> None:
@@ -26,7 +27,7 @@ def main() -> None:
     names = list(detector.names)
     rows = []
     for result in evaluate_cases(detector, [load_case(p) for p in list_cases(args.dataset)]):
-        distance = np.hypot(*((result.found - result.truth) * result.spacing).transpose(2, 0, 1))  # [N, K]
+        distance = distance_mm(result.found, result.truth, result.spacing)  # [N, K]
         for n, k in zip(*np.nonzero(np.isfinite(distance)), strict=True):
             rows.append((result.case_id, int(n), names[k], float(distance[n, k])))
     errors = np.array([row[3] for row in rows])
