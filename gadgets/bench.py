@@ -29,7 +29,7 @@ from .gadget_config import parse_assignments
 from .replay import ReplayError, _resolve_model_argument, load_input
 from .wire import encode_item
 
-STAGES = ("decode", "resample", "inference", "points", "measures", "annotate", "report", "encode")
+STAGES = ("decode", "resample", "inference", "points", "refine", "measures", "annotate", "report", "encode")
 _LISTENING = re.compile(r"listening on \S+:(\d+) model_load_s=([0-9.]+)")
 
 

@@ -13,11 +13,10 @@ import numpy as np
 from inline_ai.context import Context
 from inline_ai.geometry import GridTransform, to_model_grid
 from inline_ai.grid_cache import ModelGridCache, Resampled
+from inline_ai.normalise import BlankImageError, normalise
 from inline_ai.points import extract_points
-from inline_ai.runtime import LandmarkModel, load_model
-
-NORMALISATION_PERCENTILE = 99.5
-NORMALISED_MAX = 2.0
+from inline_ai.refine import check_refiner, refine_points
+from inline_ai.runtime import LandmarkModel, ModelError, load_model
 
 
 @dataclass
@@ -28,30 +27,6 @@ class Detections:
     confidence: np.ndarray  # [N, K] peak probability
     names: tuple[str, ...]
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
-
-
-class BlankImageError(ValueError):
-    """An image that cannot be normalised: its 99.5th percentile is not positive."""
-
-
-def normalise(pixels: np.ndarray) -> np.ndarray:
-    """Divide by the image's 99.5th percentile and clip to [0, 2] (the cards' ``percentile_99.5``).
-
-    Raises :class:`BlankImageError` (a ``ValueError``) for an image whose percentile is not positive.
-    """
-    pixels = np.asarray(pixels, dtype=np.float32)
-    scale = float(np.percentile(pixels, NORMALISATION_PERCENTILE))
-    if not np.isfinite(scale) or scale <= 0:
-        raise BlankImageError(f"cannot normalise an image whose {NORMALISATION_PERCENTILE}th percentile is {scale}")
-    return np.clip(pixels / scale, 0.0, NORMALISED_MAX)
-
-
-def normalise_or_blank(pixels: np.ndarray) -> np.ndarray:
-    """A neighbour normalised like the image; a blank neighbour stays zero instead of failing the image."""
-    try:
-        return normalise(pixels)
-    except BlankImageError:
-        return np.zeros(np.shape(pixels), dtype=np.float32)
 
 
 def normalised_grid(pixels: np.ndarray, spacing: tuple[float, float], pixel_size_mm: float,
@@ -91,11 +66,23 @@ def model_input(pixels: np.ndarray, spacing: tuple[float, float], pixel_size_mm:
 
 
 class LandmarkDetector:
-    """Runs one model on a series: all images go through a single inference call."""
+    """Runs one model on a series: all images go through a single inference call.
+
+    When the model's card names a refinement model (``refine_with``) and ``refine`` is true, a
+    second batched call re-reads the points on LV-axis crops (``inline_ai.refine``).
+    """
 
     def __init__(self, model: LandmarkModel | str | Path, device: str = "cpu", threads: int = 2,
-                 grid_cache: ModelGridCache | None = None):
+                 grid_cache: ModelGridCache | None = None, refine: bool = True):
         self.model = model if isinstance(model, LandmarkModel) else load_model(model, device, threads)
+        if self.model.card.crop:
+            raise ModelError(f"{self.model.card.name} is a refinement model (crop {self.model.card.crop!r}): it "
+                             "reads crops placed by another model's points; name that model (its card's refine_with)")
+        self.refiner: LandmarkModel | None = None  # the card's refine_with model (inline_ai.refine)
+        refiner_path = self.model.card.refiner_path
+        if refine and refiner_path is not None:
+            self.refiner = load_model(refiner_path, device, threads)
+            check_refiner(self.model, self.refiner)
         self.pixel_size_mm: float | None = None  # overrides the card's model pixel size when set
         self.grid_cache = grid_cache  # keeps resampled images for the next call (a stack's slices, one by one)
 
@@ -157,4 +144,8 @@ class LandmarkDetector:
         model_points, confidence = extract_points(probabilities, card.channels, self.names, thresholds)
         points = np.stack([t.to_original(p) for t, p in zip(transforms, model_points, strict=True)])
         timings["points"] = time.perf_counter() - start
+        if self.refiner is not None:
+            start = time.perf_counter()
+            points, _ = refine_points(self.refiner, images, spacings, points, self.names)
+            timings["refine"] = time.perf_counter() - start
         return Detections(points=points, confidence=confidence, names=self.names, timings=timings)

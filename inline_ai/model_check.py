@@ -34,6 +34,10 @@ def check_card(card_path: Path, *, load: bool = False) -> ModelStatus:
         card = ModelCard.from_json(card_path)
         model_path = card.verified_model_path()
         detail = f"{card.format} {model_path.name} sha256 {card.sha256[:16]}... ok"
+        if card.refiner_path is not None:
+            refiner = ModelCard.from_json(card.refiner_path)
+            refiner.verified_model_path()
+            detail += f", refined by {refiner.name}"
         if load:
             detail += f", dry run ok on {_dry_run(card)}"
     except ModelError as error:

@@ -13,7 +13,7 @@ Summary (one entry of ``landmarks.json["series"]``)::
                  "arvi_angle_deg" (sax)}],
      "ed_phase", "es_phase", "lv_length_ed_mm", "longitudinal_shortening_pct",
      "arvi_angle_deg", "aha_sectors" (sax, at ED), "aha_level" (sax: basal / mid / apical / null),
-     "timings_s", "error" (when failed)}
+     "refined_by" (the card's refinement model, when it has one), "timings_s", "error" (when failed)}
 
 The summary also travels as JSON in the meta key ``InlineAI.Summary`` of the first AI image and
 of the report image (hosts read it from either; the copies are identical).
@@ -317,6 +317,8 @@ class SeriesAnalyser:
         pixels = [np.asarray(image.data[0, 0]) for image in images]
         spacings = np.array([spacing_from_image(image) for image in images])
         detector = LandmarkDetector(model, grid_cache=self.grid_cache)
+        if detector.refiner is not None:
+            summary["refined_by"] = detector.refiner.card.name
         if settings.pixel_size_mm:
             detector.pixel_size_mm = float(settings.pixel_size_mm)
         detections = detector.detect(pixels, spacings, threshold=settings.threshold, context=context)

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from inline_ai.context import input_channels
+from inline_ai.crop import CROP_KINDS
 from inline_ai.paths import models_dir
 
 REQUIRED_CARD_KEYS: tuple[str, ...] = (
@@ -59,6 +60,8 @@ class ModelCard:
     created: str
     thresholds: dict[str, float] = field(default_factory=dict)
     context_slices: int = 0  # neighbouring slices on each side given as extra input channels (inline_ai.context)
+    crop: str = ""  # "" = the whole image; "lv_axis" = a refinement model's LV-axis crop (inline_ai.crop)
+    refine_with: str = ""  # card of a refinement model (relative to this card's folder) that looks again
     path: Path | None = None  # the card file, when read from disk
 
     @property
@@ -76,6 +79,14 @@ class ModelCard:
         """The model file, resolved relative to the card's folder."""
         base = self.path.parent if self.path is not None else Path.cwd()
         return (base / self.file).resolve()
+
+    @property
+    def refiner_path(self) -> Path | None:
+        """The refinement model's card (``refine_with``), resolved relative to this card's folder."""
+        if not self.refine_with:
+            return None
+        base = self.path.parent if self.path is not None else Path.cwd()
+        return (base / self.refine_with).resolve()
 
     def verified_model_path(self) -> Path:
         """The model file, after checking it exists and matches the card's sha256 (else ``ModelError``)."""
@@ -129,6 +140,11 @@ class ModelCard:
         context = data.get("context_slices", 0)
         if context not in (0, 1) or isinstance(context, bool):
             problems.append(f"context_slices must be 0 or 1, got {context!r}")
+        crop, refine_with = data.get("crop", ""), data.get("refine_with", "")
+        if crop not in CROP_KINDS:
+            problems.append(f"crop must be one of {CROP_KINDS}, got {crop!r}")
+        if not isinstance(refine_with, str):
+            problems.append(f"refine_with must be a card file name, got {refine_with!r}")
         unknown = set(thresholds) - set(channels if isinstance(channels, (list, tuple)) else [])
         if unknown:
             problems.append(f"thresholds name unknown channels {sorted(unknown)}")
@@ -143,7 +159,8 @@ class ModelCard:
             normalisation=str(data["normalisation"]), threshold=float(data["threshold"]),
             trained_on=str(data["trained_on"]), validated_on=str(data["validated_on"]),
             training_command=str(data["training_command"]), metrics=dict(data["metrics"] or {}),
-            created=str(data["created"]), thresholds=thresholds, context_slices=int(context), path=path,
+            created=str(data["created"]), thresholds=thresholds, context_slices=int(context),
+            crop=str(crop), refine_with=str(refine_with), path=path,
         )
 
     @classmethod

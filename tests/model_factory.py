@@ -13,6 +13,9 @@ Regions on the model grid (rows top to bottom, columns left to right, split at t
   bottom-right.
 - short axis (``sax``): ``anterior_rv_insertion`` = top-left; ``inferior_rv_insertion`` =
   bottom-left; ``lv_centre`` = right half.
+- long-axis refinement model (card ``crop: lv_axis``, see ``inline_ai.crop``): ``apex`` = bottom
+  half; ``mv_inferior`` = top-left; ``mv_anterior`` = top-right. That is where an LV-axis crop puts
+  the spots of an apex-up image laid out as above (the crop turns the valve to the top).
 
 ``make_spot_series`` renders an ISMRMRD image series (one image per phase) with one Gaussian spot
 per landmark on a flat background, and returns the images with the expected points, LV lengths
@@ -41,14 +44,17 @@ BACKGROUND_LOGIT = 25.0
 BLUR_SIGMA_PX = 1.0
 
 
-def _region_masks(view_family: str, input_size: tuple[int, int]) -> np.ndarray:
+def _region_masks(view_family: str, input_size: tuple[int, int], crop: str = "") -> np.ndarray:
     """``[1, 1 + K, H, W]`` float masks: channel 0 (background) is zero, then one per landmark."""
     rows, cols = input_size
     r = np.arange(rows)[:, None]
     c = np.arange(cols)[None, :]
     top = np.broadcast_to(r < rows / 2, (rows, cols))
     left = np.broadcast_to(c < cols / 2, (rows, cols))
-    if view_family == "lax":
+    if view_family == "lax" and crop == "lv_axis":
+        by_name = {"apex": ~top, "mv_inferior": top & left, "mv_anterior": top & ~left}
+        names = LAX_LANDMARKS
+    elif view_family == "lax":
         by_name = {"apex": top, "mv_anterior": ~top & left, "mv_inferior": ~top & ~left}
         names = LAX_LANDMARKS
     elif view_family == "sax":
@@ -71,14 +77,15 @@ def _gaussian_kernel(sigma_px: float) -> np.ndarray:
     return (kernel / kernel.sum()).astype(np.float32)[None, None]
 
 
-def build_spot_model(view_family: str, input_size: tuple[int, int], context_slices: int = 0) -> onnx.ModelProto:
+def build_spot_model(view_family: str, input_size: tuple[int, int], context_slices: int = 0,
+                     crop: str = "") -> onnx.ModelProto:
     """The ONNX graph: Conv (Gaussian blur) -> Mul (gain x region masks) -> Add (background bias).
 
     With ``context_slices`` 1 the input has 3 channels (image, two neighbouring slices); the
     neighbours get zero weight, so the output is the one-channel model's.
     """
     rows, cols = (int(v) for v in input_size)
-    masks = _region_masks(view_family, (rows, cols))
+    masks = _region_masks(view_family, (rows, cols), crop)
     channels = masks.shape[1]
     inputs = 1 + 2 * context_slices
     kernel = _gaussian_kernel(BLUR_SIGMA_PX)
@@ -121,7 +128,8 @@ def make_test_model(
     """Write ``NAME.onnx`` and its card ``NAME.json`` into ``directory``; return the ONNX path."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    model = build_spot_model(view_family, input_size, int(card_overrides.get("context_slices", 0)))
+    model = build_spot_model(view_family, input_size, int(card_overrides.get("context_slices", 0)),
+                             str(card_overrides.get("crop", "")))
     onnx_path = directory / f"{name}.onnx"
     onnx.save(model, str(onnx_path))
     names = LAX_LANDMARKS if view_family == "lax" else SAX_LANDMARKS

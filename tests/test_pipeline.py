@@ -239,3 +239,23 @@ def test_bad_sax_sectors_value_is_a_clear_reason_not_a_crash(models):
     result = analyse(models, series, model=str(models / "sax_cine.json"), sax_sectors="5")
     assert result.error == "analysis failed: ValueError: sax_sectors must be auto, 6 or 4, got '5'"
     assert len(result.ai_images) == 3  # unannotated copies carry the reason
+
+
+def test_a_refined_model_goes_end_to_end_and_a_broken_refiner_fails_safely(tmp_path):
+    make_test_model(tmp_path, name="lax_refine", input_size=(144, 112), pixel_size_mm=1.0, threshold=0.05,
+                    crop="lv_axis")
+    make_test_model(tmp_path, name="lax_two_stage", pixel_size_mm=3.0, refine_with="lax_refine.json")
+    series = make_spot_series(view_family="lax", phases=4)
+    result = analyse(tmp_path, series, model=str(tmp_path / "lax_two_stage.json"))
+    assert result.error is None and result.summary["refined_by"] == "lax_refine"
+    assert "refine" in result.summary["timings_s"]
+    error_mm = np.linalg.norm((found_points(result) - series.points) * np.asarray(series.pixel_spacing), axis=-1)
+    assert error_mm.max() < 0.3
+    (tmp_path / "lax_refine.onnx").write_bytes(b"not a model")
+    from inline_ai.runtime import clear_model_cache
+
+    clear_model_cache()
+    result = analyse(tmp_path, series, model=str(tmp_path / "lax_two_stage.json"))
+    assert result.error is not None and "sha256" in result.error
+    assert len(result.ai_images) == len(series.images)  # unannotated copies carry the reason
+    assert "sha256" in get_meta(result.ai_images[0])["AI_Status"]

@@ -353,3 +353,30 @@ def test_tiny_context_training_exports_a_three_channel_model_the_detector_feeds(
     assert not np.allclose(with_context.confidence, without.confidence)
     with pytest.raises(ValueError, match="context must give"):
         detector.detect(images, (2.0, 2.0), context=[(None, None)])
+
+
+def test_axis_crop_preparation_puts_the_tip_below_the_pair_and_skips_incomplete_images(tmp_path):
+    _write_spot_dataset(tmp_path / "data", patients=1)
+    from inline_ai.dataset import load_case
+
+    case = load_case(tmp_path / "data" / "spot_p00_c.npz")
+    case.landmarks[2, 0] = np.nan  # image 2 lacks its anterior RV insertion: no crop for it
+    prepared = prepare_cases([case], case.landmark_names, 2.0, (48, 40), crop="sax_axis")
+    assert prepared.images.shape == (2, 48, 40) and prepared.crop == "sax_axis"
+    pair_mid = prepared.points[:, :2].mean(axis=1)
+    tip = prepared.points[:, 2]
+    np.testing.assert_allclose(tip[:, 1], pair_mid[:, 1], atol=1e-4)  # on one column...
+    assert (tip[:, 0] > pair_mid[:, 0]).all()  # ...the LV centre below the RV insertions
+    np.testing.assert_allclose((tip[:, 0] + pair_mid[:, 0]) / 2, 23.5, atol=1e-4)  # centred
+    # the crop's bright spot (the LV centre, brightest) sits at its mapped point
+    peak = np.unravel_index(np.argmax(prepared.images[0]), (48, 40))
+    np.testing.assert_allclose(peak, tip[0], atol=1.5)
+    assert PreparedSet.load(prepared.save(tmp_path / "crop.npz")).crop == "sax_axis"
+    with pytest.raises(ValueError, match="crop must be one of"):
+        prepare_cases([case], case.landmark_names, 1.0, (48, 40), crop="heart")
+
+
+def test_config_checks_the_crop_against_the_landmarks():
+    with pytest.raises(ValueError, match="lv_axis crop needs the landmarks"):
+        config_from_dict({"name": "x", "view_family": "sax", "sources": [], "crop": "lv_axis"})
+    assert config_from_dict({"name": "x", "view_family": "lax", "sources": [], "crop": "lv_axis"}).crop == "lv_axis"

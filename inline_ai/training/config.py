@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from inline_ai.crop import CROP_KINDS, CROP_LANDMARKS
 from inline_ai.landmarks import landmark_names
 from inline_ai.paths import REPO_DIR
 from inline_ai.training.augment import AugmentSettings
@@ -68,6 +69,7 @@ class TrainingConfig:
     threshold: float = 0.3
     context_slices: int = 0  # 1: the neighbouring slices of the stack are input channels (inline_ai.context)
     context_dropout: float = 0.1  # training: chance that each neighbour is blanked (lone images, stack ends)
+    crop: str = ""  # "lv_axis" / "sax_axis": a refinement model trained on axis crops (inline_ai.crop)
     init_from: Path | None = None
     seed: int = 0
     augment: AugmentSettings = field(default_factory=AugmentSettings)
@@ -153,6 +155,11 @@ def config_from_dict(raw: dict[str, Any], config_path: Path | None = None) -> Tr
         raise ValueError(f"context_slices must be 0 or 1, got {config.context_slices}")
     if not 0.0 <= config.context_dropout <= 1.0:
         raise ValueError(f"context_dropout must be in [0, 1], got {config.context_dropout}")
+    if config.crop not in CROP_KINDS:
+        raise ValueError(f"crop must be one of {CROP_KINDS}, got {config.crop!r}")
+    if config.crop and not set(CROP_LANDMARKS[config.crop]) <= set(config.landmark_names):
+        raise ValueError(f"a {config.crop} crop needs the landmarks {list(CROP_LANDMARKS[config.crop])}, "
+                         f"a {config.view_family} model has {list(config.landmark_names)}")
     multiple = 2 ** (config.depth - 1)
     if any(size % multiple for size in config.input_size):
         raise ValueError(f"input_size {config.input_size} must be a multiple of {multiple} for depth {config.depth}")

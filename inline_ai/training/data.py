@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
+from inline_ai.crop import CROP_KINDS, CROP_LANDMARKS, axis_crop
 from inline_ai.dataset import LandmarkCase, list_cases, load_case
-from inline_ai.detector import normalise_or_blank  # the runtime's normalisation; a blank image stays zero
+from inline_ai.normalise import normalise_or_blank  # the runtime's normalisation; a blank image stays zero
 
 PREPARED_SCALE = 127.5  # uint8 storage of intensities in [0, 2]
 
@@ -56,6 +57,7 @@ class PreparedSet:
     kind: str = "real"  # real | synthetic
     stack_ids: np.ndarray | None = None  # [M] str: case and phase; images of one stack share it
     slice_positions: np.ndarray | None = None  # [M] int: slice index within the stack
+    crop: str = ""  # "" = whole images; else the axis-crop kind (inline_ai.crop)
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -66,6 +68,7 @@ class PreparedSet:
         return PreparedSet(
             self.images[mask], self.points[mask], self.landmark_names, self.pixel_size_mm,
             self.patient_ids[mask], self.case_ids[mask], self.views[mask], self.kind, stacks[mask], positions[mask],
+            self.crop,
         )
 
     def stack_layout(self) -> tuple[np.ndarray, np.ndarray]:
@@ -103,6 +106,7 @@ class PreparedSet:
             kind=np.asarray(self.kind),
             stack_ids=stacks.astype(str),
             slice_positions=positions.astype(np.int32),
+            crop=np.asarray(self.crop),
         )
         return path
 
@@ -124,6 +128,7 @@ class PreparedSet:
                 kind=str(npz["kind"]),
                 stack_ids=npz["stack_ids"].astype(str) if "stack_ids" in npz.files else None,
                 slice_positions=npz["slice_positions"].astype(np.int64) if "slice_positions" in npz.files else None,
+                crop=str(npz["crop"]) if "crop" in npz.files else "",
             )
 
     @classmethod
@@ -133,8 +138,9 @@ class PreparedSet:
             raise ValueError("nothing to concatenate")
         first = sets[0]
         for other in sets[1:]:
-            if other.landmark_names != first.landmark_names or other.pixel_size_mm != first.pixel_size_mm:
-                raise ValueError("prepared sets differ in landmarks or pixel size")
+            if (other.landmark_names != first.landmark_names or other.pixel_size_mm != first.pixel_size_mm
+                    or other.crop != first.crop):
+                raise ValueError("prepared sets differ in landmarks, pixel size or crop")
         kinds = {s.kind for s in sets}
         layouts = [s.stack_layout() for s in sets]
         return cls(
@@ -143,6 +149,7 @@ class PreparedSet:
             np.concatenate([s.patient_ids for s in sets]), np.concatenate([s.case_ids for s in sets]),
             np.concatenate([s.views for s in sets]), kinds.pop() if len(kinds) == 1 else "mixed",
             np.concatenate([stacks for stacks, _ in layouts]), np.concatenate([positions for _, positions in layouts]),
+            first.crop,
         )
 
 
@@ -152,8 +159,15 @@ def prepare_cases(
     pixel_size_mm: float,
     work_size: tuple[int, int],
     kind: str = "real",
+    crop: str = "",
 ) -> PreparedSet:
-    """Normalise and resample every image of ``cases``; landmarks are reordered to ``landmark_names``."""
+    """Normalise and resample every image of ``cases``; landmarks are reordered to ``landmark_names``.
+
+    ``crop`` (``"lv_axis"``, ``"sax_axis"``) takes each image's axis crop (``inline_ai.crop``) around its
+    true points instead of the whole image, for a refinement model; images lacking a landmark are left out.
+    """
+    if crop not in CROP_KINDS:
+        raise ValueError(f"crop must be one of {CROP_KINDS}, got {crop!r}")
     images, points, patients, case_ids, views, stacks, positions = [], [], [], [], [], [], []
     for case in cases:
         order = [case.landmark_names.index(name) if name in case.landmark_names else -1 for name in landmark_names]
@@ -164,9 +178,16 @@ def prepare_cases(
             for k, source in enumerate(order):
                 if source >= 0:
                     case_points[k] = case.landmarks[index, source]
-            pixels, mapped = resample_to_grid(
-                normalise_or_blank(case.image[index]), case.pixel_spacing, pixel_size_mm, work_size, case_points
-            )
+            if crop:
+                if not np.isfinite(case_points).all():
+                    continue
+                axis_points = case_points[[list(landmark_names).index(n) for n in CROP_LANDMARKS[crop]]]
+                region = axis_crop(axis_points, case.pixel_spacing, pixel_size_mm, work_size)
+                pixels, mapped = region.sample(normalise_or_blank(case.image[index])), region.to_model(case_points)
+            else:
+                pixels, mapped = resample_to_grid(
+                    normalise_or_blank(case.image[index]), case.pixel_spacing, pixel_size_mm, work_size, case_points
+                )
             images.append(pixels)
             points.append(mapped)
             patients.append(case.patient_id)
@@ -175,11 +196,17 @@ def prepare_cases(
             stacks.append(f"{case.case_id}/{case.phase[index] if case.phase is not None else ''}")
             positions.append(int(case.slice_index[index]) if case.slice_index is not None else index)
     if not images:
+        if crop:  # every image of these cases lacks a landmark: nothing to crop, an empty set
+            return PreparedSet(
+                np.zeros((0, *work_size), np.float32), np.zeros((0, len(landmark_names), 2), np.float32),
+                tuple(landmark_names), float(pixel_size_mm), *(np.zeros(0, dtype=str) for _ in range(3)), kind,
+                np.zeros(0, dtype=str), np.zeros(0, dtype=np.int64), crop,
+            )
         raise ValueError("no images to prepare")
     return PreparedSet(
         np.stack(images).astype(np.float32), np.stack(points).astype(np.float32), tuple(landmark_names),
         float(pixel_size_mm), np.asarray(patients), np.asarray(case_ids), np.asarray(views), kind,
-        np.asarray(stacks), np.asarray(positions, dtype=np.int64),
+        np.asarray(stacks), np.asarray(positions, dtype=np.int64), crop,
     )
 
 
@@ -190,13 +217,15 @@ def prepare_directory(
     work_size: tuple[int, int],
     kind: str = "real",
     views: Sequence[str] | None = None,
+    crop: str = "",
 ) -> PreparedSet:
-    """Prepare every case of a landmark dataset directory (optionally only some views)."""
+    """Prepare every case of a landmark dataset directory (optionally only some views; ``crop`` as
+    :func:`prepare_cases`)."""
     cases = (load_case(path) for path in list_cases(directory))
     if views is not None:
         allowed = set(views)
         cases = (case for case in cases if case.view in allowed)
-    return prepare_cases(cases, landmark_names, pixel_size_mm, work_size, kind)
+    return prepare_cases(cases, landmark_names, pixel_size_mm, work_size, kind, crop)
 
 
 def split_patients(

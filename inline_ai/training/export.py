@@ -126,6 +126,7 @@ def export_model(checkpoint: str | Path | dict[str, Any], out_dir: str | Path, n
         "pixel_size_mm": float(meta["pixel_size_mm"]),
         "channels": list(meta["channels"]),
         "context_slices": int(meta.get("context_slices", 0)),
+        "crop": str(meta.get("crop", "")),
         "output": "logits",
         "normalisation": "percentile_99.5",
         "threshold": float(meta["threshold"]),

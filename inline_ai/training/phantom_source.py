@@ -57,10 +57,10 @@ def _generate_one(args: tuple) -> str:
 
 
 def _prepare_one(args: tuple):
-    job, directory, names, pixel_size_mm, work_size = args
+    job, directory, names, pixel_size_mm, work_size, crop = args
     from inline_ai.training.data import prepare_cases
 
-    return prepare_cases([make_case(job, Path(directory))], names, pixel_size_mm, work_size, "synthetic")
+    return prepare_cases([make_case(job, Path(directory))], names, pixel_size_mm, work_size, "synthetic", crop)
 
 
 def _pool_map(function, items: list, workers: int | None) -> list:
@@ -79,12 +79,13 @@ def generate_phantom_dataset(directory: str | Path, spec: dict[str, Any], worker
 
 
 def prepare_phantom(directory: str | Path, spec: dict[str, Any], landmark_names: Sequence[str], pixel_size_mm: float,
-                    work_size: tuple[int, int], workers: int | None = None):
-    """Generate (or load) the spec's cases in ``directory`` and prepare them, in parallel workers."""
+                    work_size: tuple[int, int], workers: int | None = None, crop: str = ""):
+    """Generate (or load) the spec's cases in ``directory`` and prepare them, in parallel workers
+    (``crop`` as ``inline_ai.training.data.prepare_cases``)."""
     from inline_ai.training.data import PreparedSet
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    items = [(job, str(directory), tuple(landmark_names), float(pixel_size_mm), tuple(work_size))
+    items = [(job, str(directory), tuple(landmark_names), float(pixel_size_mm), tuple(work_size), crop)
              for job in phantom_jobs(spec)]
     return PreparedSet.concatenate(_pool_map(_prepare_one, items, workers))

@@ -72,6 +72,9 @@ def _load_prepared(path: Path, config: TrainingConfig) -> PreparedSet:
                          f"needs {config.pixel_size_mm} mm {config.work_size}; delete it to prepare again")
     if prepared.landmark_names != config.landmark_names:
         raise ValueError(f"{path}: landmarks {prepared.landmark_names} != {config.landmark_names}")
+    if prepared.crop != config.crop:
+        raise ValueError(f"{path}: prepared with crop {prepared.crop!r}, config needs {config.crop!r}; "
+                         "delete it to prepare again")
     return prepared
 
 
@@ -88,13 +91,13 @@ def load_sources(config: TrainingConfig, workers: int | None = None) -> list[Pre
         else:
             if source.phantom is not None:
                 prepared = prepare_phantom(source.path, source.phantom, config.landmark_names, config.pixel_size_mm,
-                                           config.work_size, workers)
+                                           config.work_size, workers, config.crop)
                 prepared.kind = source.kind
             elif not source.path.is_dir():
                 raise FileNotFoundError(f"data source not found: {source.path}")
             else:
                 prepared = prepare_directory(source.path, config.landmark_names, config.pixel_size_mm,
-                                             config.work_size, source.kind, source.views)
+                                             config.work_size, source.kind, source.views, config.crop)
             if cache is not None:
                 prepared.save(cache)
         if source.views is not None:
@@ -192,7 +195,7 @@ class Trainer:
             "name": c.name, "view_family": c.view_family, "views": list(c.views), "sequence": c.sequence,
             "input_size": list(c.input_size), "pixel_size_mm": c.pixel_size_mm, "channels": c.channels,
             "depth": c.depth, "base_channels": c.base_channels, "sigma_mm": c.sigma_mm, "threshold": c.threshold,
-            "context_slices": c.context_slices,
+            "context_slices": c.context_slices, "crop": c.crop,
             "trained_on": c.trained_on, "validated_on": c.validated_on, "training_command": c.training_command,
             "augment": asdict(c.augment),
         }

@@ -1,0 +1,69 @@
+"""Second look: a refinement model re-reads the points on an axis crop at finer pixels.
+
+The first model decides which landmarks are present and roughly where; for each image where it found
+the three landmarks of the refinement card's crop (``inline_ai.crop``: the valve points and apex of a
+long-axis view, the RV insertions and LV centre of a short-axis one), the refinement model sees the
+crop those points place and its points replace the first ones. A refined landmark whose peak stays
+under the refinement card's threshold, or that lands more than :data:`MAX_SHIFT_MM` from the first
+point (a second look corrects millimetres; a jump means it latched onto something else), keeps the
+first model's point. Presence never changes here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from inline_ai.crop import CROP_LANDMARKS, axis_crop
+from inline_ai.normalise import normalise
+from inline_ai.points import extract_points
+from inline_ai.runtime import LandmarkModel, ModelError
+
+MAX_SHIFT_MM = 10.0
+
+
+def check_refiner(first: LandmarkModel, refiner: LandmarkModel) -> None:
+    """Raise :class:`ModelError` unless ``refiner`` can refine ``first``'s points."""
+    card = refiner.card
+    if card.crop not in CROP_LANDMARKS:
+        raise ModelError(f"{card.name}: a refinement model needs a crop ({', '.join(CROP_LANDMARKS)}), "
+                         f"its card says {card.crop!r}")
+    if card.context_slices:
+        raise ModelError(f"{card.name}: a refinement model takes one image, not neighbouring slices")
+    needed = CROP_LANDMARKS[card.crop]
+    if not set(needed) <= set(first.card.landmark_names) or set(card.landmark_names) != set(first.card.landmark_names):
+        raise ModelError(f"{card.name}: refines {list(card.landmark_names)}, but {first.card.name} finds "
+                         f"{list(first.card.landmark_names)} (a {card.crop} crop needs {list(needed)})")
+
+
+def refine_points(refiner: LandmarkModel, images: Sequence[np.ndarray], spacings: np.ndarray,
+                  points: np.ndarray, names: Sequence[str],
+                  max_shift_mm: float = MAX_SHIFT_MM) -> tuple[np.ndarray, np.ndarray]:
+    """Refined points ``[N, K, 2]`` (original grids) and which were refined ``[N, K]``.
+
+    ``spacings`` is ``(row_mm, col_mm)`` for all images or ``[N, 2]``; ``points`` are the first
+    model's points in ``names`` order (NaN = absent); only images with the crop's three landmarks
+    present are refined, in one batched inference call.
+    """
+    names = list(names)
+    card = refiner.card
+    spacings = np.broadcast_to(np.asarray(spacings, dtype=np.float64), (len(images), 2))
+    axis_order = [names.index(name) for name in CROP_LANDMARKS[card.crop]]
+    refined = np.zeros(points.shape[:2], dtype=bool)
+    complete = np.flatnonzero(np.isfinite(points[:, axis_order]).all(axis=(1, 2)))
+    out = np.array(points, dtype=np.float64, copy=True)
+    if complete.size == 0:
+        return out, refined
+    crops = [axis_crop(points[n, axis_order], spacings[n], card.pixel_size_mm, card.input_size) for n in complete]
+    batch = np.stack([crop.sample(normalise(images[n])) for crop, n in zip(crops, complete, strict=True)])[:, None]
+    probabilities = refiner.predict(batch)
+    thresholds = {name: card.threshold_for(name) for name in names}
+    found, _ = extract_points(probabilities, card.channels, names, thresholds)
+    for crop, n, crop_points in zip(crops, complete, found, strict=True):
+        moved = crop.to_original(crop_points)
+        shift = np.linalg.norm((moved - points[n]) * spacings[n], axis=-1)  # NaN where either is absent
+        keep = np.isfinite(shift) & (shift <= max_shift_mm)
+        out[n, keep] = moved[keep]
+        refined[n, keep] = True
+    return out, refined

@@ -1,0 +1,126 @@
+"""Refinement on LV-axis crops (inline_ai.refine) and its wiring into LandmarkDetector, with spot models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from model_factory import make_spot_series, make_test_model, render_spots
+
+from inline_ai.detector import LandmarkDetector
+from inline_ai.refine import refine_points
+from inline_ai.runtime import ModelError, load_model
+
+SHAPE = (208, 256)
+
+
+def error_mm(found: np.ndarray, truth: np.ndarray, spacing) -> np.ndarray:
+    return np.linalg.norm((found - truth) * np.asarray(spacing), axis=-1)
+
+
+@pytest.fixture()
+def spot_models(tmp_path):
+    """A coarser first model (3 mm pixels) whose card names a 1 mm LV-axis refinement model."""
+    folder = tmp_path / "models"
+    make_test_model(folder, name="spots_refine", input_size=(144, 112), pixel_size_mm=1.0, threshold=0.05,
+                    crop="lv_axis")
+    make_test_model(folder, name="spots_coarse", pixel_size_mm=3.0,
+                    refine_with="spots_refine.json")
+    return folder
+
+
+def test_refine_recovers_points_from_a_misplaced_crop(spot_models):
+    series = make_spot_series(view_family="lax", phases=2)
+    images = [render_spots(SHAPE, p, series.pixel_spacing) for p in series.points]
+    spacings = np.broadcast_to(np.asarray(series.pixel_spacing), (2, 2))
+    rough = series.points.copy()
+    rough[0] += np.array([3.0, -2.0])  # every point of image 0 off by a few mm
+    rough[1, 2] += np.array([0.0, 4.0])  # image 1: the apex 5 mm sideways, which tilts the crop
+    refiner = load_model(spot_models / "spots_refine.json")
+    refined, which = refine_points(refiner, images, spacings, rough, series.landmark_names)
+    assert which.all()
+    moved = error_mm(rough, series.points, series.pixel_spacing)
+    assert moved[0].min() > 2.0 and moved[1, 2] > 2.0
+    assert error_mm(refined, series.points, series.pixel_spacing).max() < 0.3
+
+
+def test_images_missing_a_landmark_keep_the_first_points(spot_models):
+    series = make_spot_series(view_family="lax", phases=2)
+    images = [render_spots(SHAPE, p, series.pixel_spacing) for p in series.points]
+    rough = series.points + 2.0
+    rough[1, 2] = np.nan  # no apex in image 1: no LV axis, no crop
+    refiner = load_model(spot_models / "spots_refine.json")
+    refined, which = refine_points(refiner, images, np.asarray(series.pixel_spacing), rough, series.landmark_names)
+    assert which[0].all() and not which[1].any()
+    np.testing.assert_array_equal(refined[1], rough[1])
+    assert error_mm(refined[0], series.points[0], series.pixel_spacing).max() < 0.3
+
+
+def test_a_weak_refined_peak_keeps_the_first_point(spot_models):
+    series = make_spot_series(view_family="lax", phases=1)
+    shown = series.points[0].copy()
+    shown[2] = np.nan  # the image has no apex spot, so the refined apex map stays flat
+    images = [render_spots(SHAPE, shown, series.pixel_spacing)]
+    rough = series.points + 1.5
+    refined, which = refine_points(load_model(spot_models / "spots_refine.json"), images,
+                                   np.asarray(series.pixel_spacing), rough, series.landmark_names)
+    assert which[0].tolist() == [True, True, False]
+    np.testing.assert_array_equal(refined[0, 2], rough[0, 2])
+    assert error_mm(refined[0, :2], series.points[0, :2], series.pixel_spacing).max() < 0.3
+
+
+def test_detector_refines_when_the_card_says_so(spot_models):
+    series = make_spot_series(view_family="lax", phases=3)
+    images = np.stack([render_spots(SHAPE, p, series.pixel_spacing) for p in series.points])
+    two_stage = LandmarkDetector(spot_models / "spots_coarse.json")
+    one_stage = LandmarkDetector(spot_models / "spots_coarse.json", refine=False)
+    assert two_stage.refiner is not None and one_stage.refiner is None
+    refined = two_stage.detect(images, series.pixel_spacing)
+    coarse = one_stage.detect(images, series.pixel_spacing)
+    assert "refine" in refined.timings and "refine" not in coarse.timings
+    fine_error = error_mm(refined.points, series.points, series.pixel_spacing)
+    coarse_error = error_mm(coarse.points, series.points, series.pixel_spacing)
+    assert fine_error.max() < 0.3
+    assert fine_error.mean() < coarse_error.mean()
+
+
+def test_a_refiner_without_an_lv_axis_crop_is_refused(tmp_path):
+    folder = tmp_path / "models"
+    make_test_model(folder, name="not_a_refiner")
+    make_test_model(folder, name="first", refine_with="not_a_refiner.json")
+    with pytest.raises(ModelError, match="needs a crop"):
+        LandmarkDetector(folder / "first.json")
+
+
+def test_a_bad_crop_in_a_card_is_refused(tmp_path):
+    make_test_model(tmp_path, name="odd", crop="heart_box")
+    with pytest.raises(ModelError, match="crop must be one of"):
+        load_model(tmp_path / "odd.json")
+
+
+def test_a_refinement_model_is_not_a_first_model(spot_models):
+    with pytest.raises(ModelError, match="is a refinement model"):
+        LandmarkDetector(spot_models / "spots_refine.json")
+
+
+def test_model_check_follows_refine_with(spot_models):
+    from inline_ai.model_check import check_card
+
+    status = check_card(spot_models / "spots_coarse.json")
+    assert status.ok and "refined by spots_refine" in status.message
+    (spot_models / "spots_refine.onnx").write_bytes(b"changed")
+    status = check_card(spot_models / "spots_coarse.json")
+    assert not status.ok and "sha256" in status.message
+
+
+def test_a_refined_point_that_jumps_keeps_the_first_point(spot_models):
+    series = make_spot_series(view_family="lax", phases=1)
+    images = [render_spots(SHAPE, series.points[0], series.pixel_spacing)]
+    rough = series.points.copy()
+    rough[0, 0] += np.array([0.0, 6.0])  # mv_anterior 7.8 mm off: the second look may move it back
+    refiner = load_model(spot_models / "spots_refine.json")
+    refined, which = refine_points(refiner, images, np.asarray(series.pixel_spacing), rough,
+                                   series.landmark_names, max_shift_mm=5.0)
+    assert which[0].tolist() == [False, True, True]
+    np.testing.assert_array_equal(refined[0, 0], rough[0, 0])
+    refined, which = refine_points(refiner, images, np.asarray(series.pixel_spacing), rough, series.landmark_names)
+    assert which[0].all() and error_mm(refined[0, 0], series.points[0, 0], series.pixel_spacing) < 0.3
