@@ -224,6 +224,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--views", nargs="+", help="only these views (sax, ch2, ch3, ch4)")
     parser.add_argument("--threshold", type=float, help="override the card's presence thresholds")
     parser.add_argument("--threads", type=int, default=2, help="inference threads (default 2)")
+    parser.add_argument("--no-refine", action="store_true",
+                        help="first model only: skip the card's refinement model (refine_with)")
     parser.add_argument("--title", help="markdown heading")
     parser.add_argument("--write-card", metavar="KEY",
                         help="store the summary in the model card's metrics under KEY (sha256 unaffected)")
@@ -237,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         paths = select_cases(list_cases(args.dataset), args.split_file, args.split)
-        detector = LandmarkDetector(args.model, threads=args.threads)
+        detector = LandmarkDetector(args.model, threads=args.threads, refine=not args.no_refine)
     except (FileNotFoundError, ValueError, ModelError) as error:
         print(f"inline-ai evaluate: {error}", file=sys.stderr)
         return 2
@@ -258,9 +260,12 @@ def main(argv: list[str] | None = None) -> int:
     metrics.update(model=card.name, model_sha256=card.sha256, dataset=str(args.dataset),
                    split=args.split or "all", threshold_override=args.threshold,
                    failures=list_failures(results, list(detector.names)))
+    if detector.refiner is not None:
+        metrics.update(refined_by=detector.refiner.card.name, refiner_sha256=detector.refiner.card.sha256)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(metrics, indent=2) + "\n")
-    title = args.title or f"{card.name} on {args.dataset.name} ({args.split or 'all'})"
+    shown = card.name + (f" + {detector.refiner.card.name}" if detector.refiner is not None else "")
+    title = args.title or f"{shown} on {args.dataset.name} ({args.split or 'all'})"
     if args.markdown:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)
         args.markdown.write_text(to_markdown(metrics, title))
@@ -269,14 +274,15 @@ def main(argv: list[str] | None = None) -> int:
         data = json.loads(card_path.read_text())
         data.setdefault("metrics", {})[args.write_card] = {
             "dataset": str(args.dataset), "split": args.split or "all", "images": metrics["images"],
-            "patients": metrics["patients"], "detection_rate": metrics["detection_rate"], "mean_mm": metrics["mean_mm"],
+            "patients": metrics["patients"], "refined_by": metrics.get("refined_by"),
+            "detection_rate": metrics["detection_rate"], "mean_mm": metrics["mean_mm"],
             "landmarks": {n: {k: v[k] for k in ("mean_mm", "sd_mm", "median_mm", "missed", "false_positives")}
                           for n, v in metrics["landmarks"].items()},
             **{k: metrics[k] for k in ("lv_length", "arvi_angle") if k in metrics},
         }
         card_path.write_text(json.dumps(data, indent=2) + "\n")
     rate = metrics["detection_rate"]
-    print(f"{card.name}: {metrics['images']} images, detection rate {100 * rate:.2f}%, mean distance "
+    print(f"{shown}: {metrics['images']} images, detection rate {100 * rate:.2f}%, mean distance "
           f"{_fmt(metrics['mean_mm'])} mm -> {args.json}")
     for name, row in metrics["landmarks"].items():
         print(f"  {name:<24} mean {_fmt(row['mean_mm'])} mm, median {_fmt(row['median_mm'])} mm, "

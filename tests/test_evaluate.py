@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from model_factory import default_sax_points, make_test_model, render_spots
+from model_factory import default_lax_points, default_sax_points, make_test_model, render_spots
 
 from inline_ai.dataset import LandmarkCase, save_case
 from inline_ai.evaluate import CaseResult, main, score_results, to_markdown
@@ -81,6 +81,25 @@ def test_evaluate_command_on_an_analytic_model(tmp_path):
     assert json.loads(out.read_text())["images"] == 4
     card = json.loads((tmp_path / "models" / "spots.json").read_text())
     assert card["metrics"]["test_eval"]["detection_rate"] == pytest.approx(0.5)
+
+
+def test_evaluate_runs_the_refinement_model_unless_told_not_to(tmp_path):
+    models = tmp_path / "models"
+    make_test_model(models, name="refine", input_size=(144, 112), pixel_size_mm=1.0, threshold=0.05, crop="lv_axis")
+    make_test_model(models, name="first", pixel_size_mm=3.0, refine_with="refine.json")
+    shape, spacing = (208, 256), (1.4, 1.3)
+    points = default_lax_points(3, shape, spacing)
+    images = np.stack([render_spots(shape, p, spacing) for p in points])
+    save_case(tmp_path / "data" / "spot_p01_ch4.npz",
+              LandmarkCase(images, np.array(spacing, np.float32), points.astype(np.float32), LAX, "ch4", "cine",
+                           case_id="spot_p01_ch4"))
+    two, one = tmp_path / "two.json", tmp_path / "one.json"
+    assert main([str(tmp_path / "data"), "--model", str(models / "first.json"), "--json", str(two)]) == 0
+    assert main([str(tmp_path / "data"), "--model", str(models / "first.json"), "--json", str(one),
+                 "--no-refine"]) == 0
+    refined, first = json.loads(two.read_text()), json.loads(one.read_text())
+    assert refined["refined_by"] == "refine" and "refined_by" not in first
+    assert refined["mean_mm"] < 0.3 and refined["mean_mm"] < first["mean_mm"]
 
 
 def test_evaluate_rejects_a_wrong_view_and_a_missing_split_file(tmp_path, capsys):

@@ -36,6 +36,12 @@ def card_section(card: dict[str, Any]) -> str:
         + (f", TorchScript `{card['torchscript']['file']}`" if card.get("torchscript") else ""),
         f"- Training command: `{card['training_command']}`; created {card['created']}",
     ]
+    if card.get("crop"):
+        lines.append(f"- **Refinement model** ({card['crop']} crop, `inline_ai.crop`): it re-reads the points of a "
+                     "first model whose card names it in `refine_with`; it is never run on whole images")
+    if card.get("refine_with"):
+        lines.append(f"- Refined by `{card['refine_with']}`: a second look at finer pixels (`inline_ai.refine`); "
+                     "the evaluations below include it unless they say otherwise")
     if card.get("training_time"):
         lines.append(f"- Training time: {card['training_time']}")
     evaluations = {k: v for k, v in card.get("metrics", {}).items()
