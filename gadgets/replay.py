@@ -183,6 +183,8 @@ def print_summaries(landmarks_json: Path) -> None:
     for summary in json.loads(landmarks_json.read_text())["series"]:
         line = (f"series {summary.get('image_series_index')} slice {summary.get('slice')}: "
                 f"view {summary.get('view')} model {summary.get('model')}")
+        if summary.get("refined_by"):
+            line += f" (refined by {summary['refined_by']})"
         if summary.get("error"):
             line += f" -- {summary['error']}"
         print(line)
