@@ -69,7 +69,7 @@ class LandmarkDetector:
     """Runs one model on a series: all images go through a single inference call.
 
     When the model's card names a refinement model (``refine_with``) and ``refine`` is true, a
-    second batched call re-reads the points on LV-axis crops (``inline_ai.refine``).
+    second batched call re-reads the points on axis crops at finer pixels (``inline_ai.refine``).
     """
 
     def __init__(self, model: LandmarkModel | str | Path, device: str = "cpu", threads: int = 2,
