@@ -49,7 +49,7 @@ def _dry_run(card: ModelCard) -> str:
     """Load the model and run it once on zeros; return its execution providers."""
     try:
         model = LandmarkModel(card)
-        probabilities = model.predict(np.zeros((1, 1, *card.input_size), dtype=np.float32))
+        probabilities = model.predict(np.zeros((1, card.input_channels, *card.input_size), dtype=np.float32))
     except ModelError:
         raise
     except Exception as error:  # a missing runtime (ImportError) or a runtime failure

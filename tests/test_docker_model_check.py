@@ -26,6 +26,13 @@ def test_good_models_pass_with_dry_run(models: Path, capsys: pytest.CaptureFixtu
     assert all(line.startswith("OK") and "dry run ok" in line for line in out)
 
 
+def test_dry_run_feeds_a_context_model_its_neighbour_channels(tmp_path: Path) -> None:
+    folder = tmp_path / "models"
+    make_test_model(folder, name="test_sax_context", view_family="sax", input_size=(32, 32), context_slices=1)
+    statuses = check_models(folder, load=True)
+    assert [s.ok for s in statuses] == [True] and "dry run ok" in statuses[0].message
+
+
 def test_changed_model_file_fails_sha256(models: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with (models / "test_sax.onnx").open("ab") as handle:
         handle.write(b"\0")
