@@ -2,7 +2,9 @@
 
 ``python scripts/flip_average_eval.py lr DATASET --model sax_cine ...`` (any ``inline-ai evaluate``
 arguments after the mode) averages the heat maps of each image and its mirror image (``lr``), or
-of the image and its three flips (``lrud``); ``none`` is plain evaluation.
+of the image and its three flips (``lrud``); ``none`` is plain evaluation. A mode ending in
+``-refiner`` (``lr-refiner``) averages only the refinement model's maps (the second look on the
+axis crop; ``inline_ai.refine``), not the first model's.
 """
 
 from __future__ import annotations
@@ -22,12 +24,18 @@ FLIPS = {
 
 
 def main() -> int:
-    if len(sys.argv) < 2 or sys.argv[1] not in FLIPS:
-        raise SystemExit(f"usage: {sys.argv[0]} {{{','.join(FLIPS)}}} DATASET --model MODEL [evaluate options]")
-    flips = FLIPS[sys.argv[1]]
+    mode = sys.argv[1] if len(sys.argv) > 1 else ""
+    refiner_only = mode.endswith("-refiner")
+    mode = mode.removesuffix("-refiner")
+    if mode not in FLIPS:
+        raise SystemExit(f"usage: {sys.argv[0]} {{{','.join(FLIPS)}}}[-refiner] DATASET --model MODEL "
+                         "[evaluate options]")
+    flips = FLIPS[mode]
     plain_predict = runtime.LandmarkModel.predict
 
     def averaged_predict(self: runtime.LandmarkModel, batch: np.ndarray) -> np.ndarray:
+        if refiner_only and not self.card.crop:
+            return plain_predict(self, batch)
         maps = [plain_predict(self, np.ascontiguousarray(batch[flip]))[flip] for flip in flips]
         return np.mean(maps, axis=0)
 
