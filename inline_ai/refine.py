@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from inline_ai.crop import CROP_LANDMARKS, axis_crop
+from inline_ai.measures import distance_mm
 from inline_ai.normalise import normalise
 from inline_ai.points import extract_points
 from inline_ai.runtime import LandmarkModel, ModelError
@@ -62,7 +63,7 @@ def refine_points(refiner: LandmarkModel, images: Sequence[np.ndarray], spacings
     found, _ = extract_points(probabilities, card.channels, names, thresholds)
     for crop, n, crop_points in zip(crops, complete, found, strict=True):
         moved = crop.to_original(crop_points)
-        shift = np.linalg.norm((moved - points[n]) * spacings[n], axis=-1)  # NaN where either is absent
+        shift = distance_mm(moved, points[n], spacings[n])  # NaN where either is absent
         keep = np.isfinite(shift) & (shift <= max_shift_mm)
         out[n, keep] = moved[keep]
         refined[n, keep] = True

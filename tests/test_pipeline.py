@@ -10,7 +10,7 @@ import pytest
 from model_factory import make_spot_series, make_test_model
 
 from inline_ai.annotate import AI_SERIES_FACTOR
-from inline_ai.measures import arvi_angle_deg
+from inline_ai.measures import arvi_angle_deg, distance_mm
 from inline_ai.mrd_files import get_meta, make_image
 from inline_ai.pipeline import SUMMARY_META_KEY, AnalysisSettings, SeriesAnalyser
 from inline_ai.report import report_series_index
@@ -249,8 +249,7 @@ def test_a_refined_model_goes_end_to_end_and_a_broken_refiner_fails_safely(tmp_p
     result = analyse(tmp_path, series, model=str(tmp_path / "lax_two_stage.json"))
     assert result.error is None and result.summary["refined_by"] == "lax_refine"
     assert "refine" in result.summary["timings_s"]
-    error_mm = np.linalg.norm((found_points(result) - series.points) * np.asarray(series.pixel_spacing), axis=-1)
-    assert error_mm.max() < 0.3
+    assert distance_mm(found_points(result), series.points, series.pixel_spacing).max() < 0.3
     (tmp_path / "lax_refine.onnx").write_bytes(b"not a model")
     from inline_ai.runtime import clear_model_cache
 

@@ -7,14 +7,11 @@ import pytest
 from model_factory import make_spot_series, make_test_model, render_spots
 
 from inline_ai.detector import LandmarkDetector
+from inline_ai.measures import distance_mm
 from inline_ai.refine import refine_points
 from inline_ai.runtime import ModelError, load_model
 
 SHAPE = (208, 256)
-
-
-def error_mm(found: np.ndarray, truth: np.ndarray, spacing) -> np.ndarray:
-    return np.linalg.norm((found - truth) * np.asarray(spacing), axis=-1)
 
 
 @pytest.fixture()
@@ -38,9 +35,9 @@ def test_refine_recovers_points_from_a_misplaced_crop(spot_models):
     refiner = load_model(spot_models / "spots_refine.json")
     refined, which = refine_points(refiner, images, spacings, rough, series.landmark_names)
     assert which.all()
-    moved = error_mm(rough, series.points, series.pixel_spacing)
+    moved = distance_mm(rough, series.points, series.pixel_spacing)
     assert moved[0].min() > 2.0 and moved[1, 2] > 2.0
-    assert error_mm(refined, series.points, series.pixel_spacing).max() < 0.3
+    assert distance_mm(refined, series.points, series.pixel_spacing).max() < 0.3
 
 
 def test_images_missing_a_landmark_keep_the_first_points(spot_models):
@@ -52,7 +49,7 @@ def test_images_missing_a_landmark_keep_the_first_points(spot_models):
     refined, which = refine_points(refiner, images, np.asarray(series.pixel_spacing), rough, series.landmark_names)
     assert which[0].all() and not which[1].any()
     np.testing.assert_array_equal(refined[1], rough[1])
-    assert error_mm(refined[0], series.points[0], series.pixel_spacing).max() < 0.3
+    assert distance_mm(refined[0], series.points[0], series.pixel_spacing).max() < 0.3
 
 
 def test_a_weak_refined_peak_keeps_the_first_point(spot_models):
@@ -65,7 +62,7 @@ def test_a_weak_refined_peak_keeps_the_first_point(spot_models):
                                    np.asarray(series.pixel_spacing), rough, series.landmark_names)
     assert which[0].tolist() == [True, True, False]
     np.testing.assert_array_equal(refined[0, 2], rough[0, 2])
-    assert error_mm(refined[0, :2], series.points[0, :2], series.pixel_spacing).max() < 0.3
+    assert distance_mm(refined[0, :2], series.points[0, :2], series.pixel_spacing).max() < 0.3
 
 
 def test_detector_refines_when_the_card_says_so(spot_models):
@@ -77,8 +74,8 @@ def test_detector_refines_when_the_card_says_so(spot_models):
     refined = two_stage.detect(images, series.pixel_spacing)
     coarse = one_stage.detect(images, series.pixel_spacing)
     assert "refine" in refined.timings and "refine" not in coarse.timings
-    fine_error = error_mm(refined.points, series.points, series.pixel_spacing)
-    coarse_error = error_mm(coarse.points, series.points, series.pixel_spacing)
+    fine_error = distance_mm(refined.points, series.points, series.pixel_spacing)
+    coarse_error = distance_mm(coarse.points, series.points, series.pixel_spacing)
     assert fine_error.max() < 0.3
     assert fine_error.mean() < coarse_error.mean()
 
@@ -123,4 +120,4 @@ def test_a_refined_point_that_jumps_keeps_the_first_point(spot_models):
     assert which[0].tolist() == [False, True, True]
     np.testing.assert_array_equal(refined[0, 0], rough[0, 0])
     refined, which = refine_points(refiner, images, np.asarray(series.pixel_spacing), rough, series.landmark_names)
-    assert which[0].all() and error_mm(refined[0, 0], series.points[0, 0], series.pixel_spacing) < 0.3
+    assert which[0].all() and distance_mm(refined[0, 0], series.points[0, 0], series.pixel_spacing) < 0.3

@@ -168,6 +168,7 @@ def prepare_cases(
     """
     if crop not in CROP_KINDS:
         raise ValueError(f"crop must be one of {CROP_KINDS}, got {crop!r}")
+    axis_order = [list(landmark_names).index(name) for name in CROP_LANDMARKS[crop]] if crop else []
     images, points, patients, case_ids, views, stacks, positions = [], [], [], [], [], [], []
     for case in cases:
         order = [case.landmark_names.index(name) if name in case.landmark_names else -1 for name in landmark_names]
@@ -181,8 +182,7 @@ def prepare_cases(
             if crop:
                 if not np.isfinite(case_points).all():
                     continue
-                axis_points = case_points[[list(landmark_names).index(n) for n in CROP_LANDMARKS[crop]]]
-                region = axis_crop(axis_points, case.pixel_spacing, pixel_size_mm, work_size)
+                region = axis_crop(case_points[axis_order], case.pixel_spacing, pixel_size_mm, work_size)
                 pixels, mapped = region.sample(normalise_or_blank(case.image[index])), region.to_model(case_points)
             else:
                 pixels, mapped = resample_to_grid(
