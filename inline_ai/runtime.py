@@ -60,7 +60,7 @@ class ModelCard:
     created: str
     thresholds: dict[str, float] = field(default_factory=dict)
     context_slices: int = 0  # neighbouring slices on each side given as extra input channels (inline_ai.context)
-    crop: str = ""  # "" = the whole image; "lv_axis" = a refinement model's LV-axis crop (inline_ai.crop)
+    crop: str = ""  # "" = the whole image; "lv_axis" / "sax_axis" = a refinement model's axis crop (inline_ai.crop)
     refine_with: str = ""  # card of a refinement model (relative to this card's folder) that looks again
     path: Path | None = None  # the card file, when read from disk
 
@@ -74,19 +74,20 @@ class ModelCard:
         """Output channels other than ``background``, in channel order."""
         return tuple(c for c in self.channels if c != "background")
 
+    def _beside(self, name: str) -> Path:
+        """A file named in the card, resolved relative to the card's folder."""
+        base = self.path.parent if self.path is not None else Path.cwd()
+        return (base / name).resolve()
+
     @property
     def model_path(self) -> Path:
         """The model file, resolved relative to the card's folder."""
-        base = self.path.parent if self.path is not None else Path.cwd()
-        return (base / self.file).resolve()
+        return self._beside(self.file)
 
     @property
     def refiner_path(self) -> Path | None:
         """The refinement model's card (``refine_with``), resolved relative to this card's folder."""
-        if not self.refine_with:
-            return None
-        base = self.path.parent if self.path is not None else Path.cwd()
-        return (base / self.refine_with).resolve()
+        return self._beside(self.refine_with) if self.refine_with else None
 
     def verified_model_path(self) -> Path:
         """The model file, after checking it exists and matches the card's sha256 (else ``ModelError``)."""
