@@ -61,6 +61,17 @@ class AxisCrop:
                                        order=order, mode="constant", cval=0.0, prefilter=order > 1)
         return out.astype(np.float32, copy=False)
 
+    def paste(self, values: np.ndarray, shape: tuple[int, int], fill: float = 0.0) -> np.ndarray:
+        """A crop-grid array ``[h, w]`` (e.g. a class probability) resampled onto the original ``shape``
+        (bilinear; ``fill`` where the crop does not reach)."""
+        values = np.asarray(values, dtype=np.float32)
+        if values.shape != self.model_shape:
+            raise ValueError(f"expected a {self.model_shape} crop-grid array, got {values.shape}")
+        inverse = np.linalg.inv(self.matrix)
+        offset = self.model_centre - inverse @ self.centre
+        return ndimage.affine_transform(values, inverse, offset=offset, output_shape=tuple(int(v) for v in shape),
+                                        order=1, mode="constant", cval=float(fill), prefilter=False)
+
 
 def axis_crop(points: np.ndarray, spacing: Sequence[float], pixel_size_mm: float,
               shape: tuple[int, int]) -> AxisCrop:

@@ -16,7 +16,7 @@ from inline_ai.grid_cache import ModelGridCache, Resampled
 from inline_ai.normalise import BlankImageError, normalise
 from inline_ai.points import extract_points
 from inline_ai.refine import check_refiner, refine_points
-from inline_ai.runtime import LandmarkModel, ModelError, load_model
+from inline_ai.runtime import LandmarkModel, ModelError, load_model, resolve_model
 
 
 @dataclass
@@ -68,18 +68,20 @@ def model_input(pixels: np.ndarray, spacing: tuple[float, float], pixel_size_mm:
 class LandmarkDetector:
     """Runs one model on a series: all images go through a single inference call.
 
-    When the model's card names a refinement model (``refine_with``) and ``refine`` is true, a
-    second batched call re-reads the points on axis crops at finer pixels (``inline_ai.refine``).
+    When the model's card names a refinement model (``refine_with``; the argument of that name overrides
+    it) and ``refine`` is true, a second batched call re-reads the points on axis crops at finer pixels
+    (``inline_ai.refine``).
     """
 
     def __init__(self, model: LandmarkModel | str | Path, device: str = "cpu", threads: int = 2,
-                 grid_cache: ModelGridCache | None = None, refine: bool = True):
+                 grid_cache: ModelGridCache | None = None, refine: bool = True,
+                 refine_with: str | Path | None = None):
         self.model = model if isinstance(model, LandmarkModel) else load_model(model, device, threads)
         if self.model.card.crop:
             raise ModelError(f"{self.model.card.name} is a refinement model (crop {self.model.card.crop!r}): it "
                              "reads crops placed by another model's points; name that model (its card's refine_with)")
         self.refiner: LandmarkModel | None = None  # the card's refine_with model (inline_ai.refine)
-        refiner_path = self.model.card.refiner_path
+        refiner_path = resolve_model(refine_with) if refine_with is not None else self.model.card.refiner_path
         if refine and refiner_path is not None:
             self.refiner = load_model(refiner_path, device, threads)
             check_refiner(self.model, self.refiner)
@@ -146,6 +148,10 @@ class LandmarkDetector:
         timings["points"] = time.perf_counter() - start
         if self.refiner is not None:
             start = time.perf_counter()
-            points, _ = refine_points(self.refiner, images, spacings, points, self.names)
+            candidates = None
+            if self.refiner.card.mask_rule:  # a mask model's crops also go where the first model's peaks are weak
+                weak, _ = extract_points(probabilities, card.channels, self.names, self.refiner.card.threshold)
+                candidates = np.stack([t.to_original(p) for t, p in zip(transforms, weak, strict=True)])
+            points, _ = refine_points(self.refiner, images, spacings, points, self.names, candidates=candidates)
             timings["refine"] = time.perf_counter() - start
         return Detections(points=points, confidence=confidence, names=self.names, timings=timings)

@@ -226,6 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=2, help="inference threads (default 2)")
     parser.add_argument("--no-refine", action="store_true",
                         help="first model only: skip the card's refinement model (refine_with)")
+    parser.add_argument("--refine-with", metavar="MODEL",
+                        help="use this refinement model instead of the one the card names")
     parser.add_argument("--title", help="markdown heading")
     parser.add_argument("--write-card", metavar="KEY",
                         help="store the summary in the model card's metrics under KEY (sha256 unaffected)")
@@ -239,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         paths = select_cases(list_cases(args.dataset), args.split_file, args.split)
-        detector = LandmarkDetector(args.model, threads=args.threads, refine=not args.no_refine)
+        detector = LandmarkDetector(args.model, threads=args.threads, refine=not args.no_refine,
+                                    refine_with=args.refine_with)
     except (FileNotFoundError, ValueError, ModelError) as error:
         print(f"inline-ai evaluate: {error}", file=sys.stderr)
         return 2

@@ -7,6 +7,13 @@ crop those points place and its points replace the first ones. A refined landmar
 under the refinement card's threshold, or that lands more than :data:`MAX_SHIFT_MM` from the first
 point (a second look corrects millimetres; a jump means it latched onto something else), keeps the
 first model's point. Presence never changes here.
+
+A short-axis refinement model may segment instead (card ``mask_rule: sax``): it predicts the label mask
+on the crop, and the points are read off it, on the image's own grid, by the rule that made the SAX
+labels (``inline_ai.mask_landmarks``). Since that rule *defines* the labels, presence too is its call on
+every image it reads (an RV under 30 pixels or touching the septum over less than 20 degrees has no
+insertion points), and its crops are placed by the first model's peaks down to the mask card's
+``threshold``, so a landmark the first model found only weakly can still be confirmed.
 """
 
 from __future__ import annotations
@@ -15,7 +22,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from inline_ai.crop import CROP_LANDMARKS, axis_crop
+from inline_ai.crop import CROP_LANDMARKS, AxisCrop, axis_crop
+from inline_ai.landmarks import SAX_LANDMARKS
+from inline_ai.mask_landmarks import crop_mask_landmarks, order_like
 from inline_ai.measures import distance_mm
 from inline_ai.normalise import normalise
 from inline_ai.points import extract_points
@@ -38,27 +47,50 @@ def check_refiner(first: LandmarkModel, refiner: LandmarkModel) -> None:
                          f"{list(first.card.landmark_names)} (a {card.crop} crop needs {list(needed)})")
 
 
+def mask_rule_points(probabilities: np.ndarray, crop: AxisCrop, shape: tuple[int, int], first: np.ndarray,
+                     names: Sequence[str]) -> np.ndarray:
+    """Points ``[K, 2]`` (original grid, ``names`` order) read by the SAX mask rule from a mask model's class
+    probabilities on ``crop``; the RV insertion ends are named after the nearer first-model points (the
+    first model tells anterior from inferior); NaN where the rule finds nothing."""
+    names = list(names)
+    found = crop_mask_landmarks(probabilities, crop, shape)
+    out = np.full((len(names), 2), np.nan)
+    anterior, inferior, centre = (names.index(name) for name in SAX_LANDMARKS)
+    if found.lv_centre is not None:
+        out[centre] = found.lv_centre
+    if found.rv_ends is not None:
+        out[[anterior, inferior]] = order_like(found.rv_ends, first[[anterior, inferior]])
+    return out
+
+
 def refine_points(refiner: LandmarkModel, images: Sequence[np.ndarray], spacings: np.ndarray,
-                  points: np.ndarray, names: Sequence[str],
-                  max_shift_mm: float = MAX_SHIFT_MM) -> tuple[np.ndarray, np.ndarray]:
-    """Refined points ``[N, K, 2]`` (original grids) and which were refined ``[N, K]``.
+                  points: np.ndarray, names: Sequence[str], max_shift_mm: float = MAX_SHIFT_MM,
+                  candidates: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Refined points ``[N, K, 2]`` (original grids) and which the refinement model decided ``[N, K]``.
 
     ``spacings`` is ``(row_mm, col_mm)`` for all images or ``[N, 2]``; ``points`` are the first
     model's points in ``names`` order (NaN = absent); only images with the crop's three landmarks
-    present are refined, in one batched inference call.
+    present are refined, in one batched inference call. ``candidates`` (same shape) places the crops
+    instead of ``points``: for a mask model, the first model's weaker peaks too (see the module notes).
     """
     names = list(names)
     card = refiner.card
     spacings = np.broadcast_to(np.asarray(spacings, dtype=np.float64), (len(images), 2))
+    place = points if candidates is None else np.asarray(candidates, dtype=np.float64)
     axis_order = [names.index(name) for name in CROP_LANDMARKS[card.crop]]
     refined = np.zeros(points.shape[:2], dtype=bool)
-    complete = np.flatnonzero(np.isfinite(points[:, axis_order]).all(axis=(1, 2)))
+    complete = np.flatnonzero(np.isfinite(place[:, axis_order]).all(axis=(1, 2)))
     out = np.array(points, dtype=np.float64, copy=True)
     if complete.size == 0:
         return out, refined
-    crops = [axis_crop(points[n, axis_order], spacings[n], card.pixel_size_mm, card.input_size) for n in complete]
+    crops = [axis_crop(place[n, axis_order], spacings[n], card.pixel_size_mm, card.input_size) for n in complete]
     batch = np.stack([crop.sample(normalise(images[n])) for crop, n in zip(crops, complete, strict=True)])[:, None]
     probabilities = refiner.predict(batch)
+    if card.mask_rule:  # the labels' rule decides presence and position on every crop it reads
+        for p, crop, n in zip(probabilities, crops, complete, strict=True):
+            out[n] = mask_rule_points(p, crop, images[n].shape, place[n], names)
+            refined[n] = True
+        return out, refined
     thresholds = {name: card.threshold_for(name) for name in names}
     found, _ = extract_points(probabilities, card.channels, names, thresholds)
     for crop, n, crop_points in zip(crops, complete, found, strict=True):

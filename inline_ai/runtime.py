@@ -19,6 +19,8 @@ import numpy as np
 
 from inline_ai.context import input_channels
 from inline_ai.crop import CROP_KINDS
+from inline_ai.landmarks import landmark_names
+from inline_ai.mask_landmarks import MASK_CLASSES, MASK_RULES
 from inline_ai.paths import models_dir
 
 REQUIRED_CARD_KEYS: tuple[str, ...] = (
@@ -62,6 +64,7 @@ class ModelCard:
     context_slices: int = 0  # neighbouring slices on each side given as extra input channels (inline_ai.context)
     crop: str = ""  # "" = the whole image; "lv_axis" / "sax_axis" = a refinement model's axis crop (inline_ai.crop)
     refine_with: str = ""  # card of a refinement model (relative to this card's folder) that looks again
+    mask_rule: str = ""  # "sax": the channels are label-mask classes and points come from inline_ai.mask_landmarks
     path: Path | None = None  # the card file, when read from disk
 
     @property
@@ -71,7 +74,10 @@ class ModelCard:
 
     @property
     def landmark_names(self) -> tuple[str, ...]:
-        """Output channels other than ``background``, in channel order."""
+        """The landmarks the model finds: its output channels other than ``background``, in channel order,
+        or for a mask model the landmarks its rule reads off the mask."""
+        if self.mask_rule:
+            return landmark_names(self.view_family)
         return tuple(c for c in self.channels if c != "background")
 
     def _beside(self, name: str) -> Path:
@@ -146,6 +152,13 @@ class ModelCard:
             problems.append(f"crop must be one of {CROP_KINDS}, got {crop!r}")
         if not isinstance(refine_with, str):
             problems.append(f"refine_with must be a card file name, got {refine_with!r}")
+        mask_rule = data.get("mask_rule", "")
+        if mask_rule not in MASK_RULES:
+            problems.append(f"mask_rule must be one of {MASK_RULES}, got {mask_rule!r}")
+        elif mask_rule and (tuple(channels if isinstance(channels, (list, tuple)) else ()) != MASK_CLASSES
+                            or data["view_family"] != "sax" or not crop):
+            problems.append(f"a mask model (mask_rule {mask_rule!r}) is a short-axis refinement model (a crop) "
+                            f"with channels {list(MASK_CLASSES)}")
         unknown = set(thresholds) - set(channels if isinstance(channels, (list, tuple)) else [])
         if unknown:
             problems.append(f"thresholds name unknown channels {sorted(unknown)}")
@@ -161,7 +174,7 @@ class ModelCard:
             trained_on=str(data["trained_on"]), validated_on=str(data["validated_on"]),
             training_command=str(data["training_command"]), metrics=dict(data["metrics"] or {}),
             created=str(data["created"]), thresholds=thresholds, context_slices=int(context),
-            crop=str(crop), refine_with=str(refine_with), path=path,
+            crop=str(crop), refine_with=str(refine_with), mask_rule=str(mask_rule), path=path,
         )
 
     @classmethod

@@ -159,6 +159,75 @@ def make_test_model(
     return onnx_path
 
 
+MASK_LEVELS = (0.3, 0.0, 0.6, 1.0)  # normalised intensity of background, RV cavity, LV myocardium, LV cavity
+
+
+def make_band_mask_model(directory: str | Path, name: str = "test_sax_mask", input_size: tuple[int, int] = (96, 96),
+                         pixel_size_mm: float = 1.0, **card_overrides: object) -> Path:
+    """A stand-in short-axis mask model (card ``mask_rule: sax``, ``crop: sax_axis``): class ``k``'s logit is
+    ``-gain * (x - MASK_LEVELS[k])^2``, so each pixel gets the class whose intensity level is nearest.
+
+    The levels put a dark RV between grey background and bright myocardium: a blend of myocardium and
+    background reads as one of the two, never as RV (a one-pixel RV / myocardium blend reads as background,
+    the gap the rule's reach bridges). Images from :func:`render_mask_image` segment exactly.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    rows, cols = (int(v) for v in input_size)
+    levels = np.asarray(MASK_LEVELS, dtype=np.float32).reshape(1, -1, 1, 1)
+    nodes = [
+        helper.make_node("Sub", ["image", "levels"], ["offset"]),
+        helper.make_node("Mul", ["offset", "offset"], ["squared"]),
+        helper.make_node("Mul", ["squared", "gain"], ["logits"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "band_mask",
+        [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 1, rows, cols])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", len(MASK_LEVELS), rows, cols])],
+        initializer=[numpy_helper.from_array(levels, "levels"),
+                     numpy_helper.from_array(np.full((1, 1, 1, 1), -400.0, np.float32), "gain")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="inline-ai tests")
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx_path = directory / f"{name}.onnx"
+    onnx.save(model, str(onnx_path))
+    card: dict[str, object] = {
+        "name": name, "format": "onnx", "file": onnx_path.name,
+        "sha256": hashlib.sha256(onnx_path.read_bytes()).hexdigest(),
+        "view_family": "sax", "views": ["sax"], "sequence": "cine", "input_size": [rows, cols],
+        "pixel_size_mm": float(pixel_size_mm),
+        "channels": ["background", "rv_cavity", "lv_myocardium", "lv_cavity"],
+        "output": "logits", "normalisation": "percentile_99.5", "threshold": 0.05, "thresholds": {},
+        "crop": "sax_axis", "mask_rule": "sax",
+        "trained_on": "none: analytic test model (intensity bands)", "validated_on": "tests only",
+        "training_command": "tests/model_factory.py", "metrics": {}, "created": "2026-01-01",
+    }
+    card.update(card_overrides)
+    (directory / f"{name}.json").write_text(json.dumps(card, indent=2))
+    return onnx_path
+
+
+def sax_label_mask(shape: tuple[int, int], centre: tuple[float, float], rv_centre: tuple[float, float],
+                   cavity_px: float = 12.0, wall_px: float = 6.0, rv_px: float = 22.0) -> np.ndarray:
+    """A label mask (0 background, 1 RV cavity, 2 LV myocardium, 3 LV cavity): a round LV and a round RV
+    cavity cut by the LV epicardium, so the RV lies against the myocardium along an arc."""
+    rows = np.arange(shape[0], dtype=np.float64)[:, None]
+    cols = np.arange(shape[1], dtype=np.float64)[None, :]
+    from_lv = np.hypot(rows - centre[0], cols - centre[1])
+    from_rv = np.hypot(rows - rv_centre[0], cols - rv_centre[1])
+    mask = np.zeros(shape, dtype=np.uint8)
+    mask[(from_rv <= rv_px) & (from_lv > cavity_px + wall_px)] = 1
+    mask[from_lv <= cavity_px + wall_px] = 2
+    mask[from_lv <= cavity_px] = 3
+    return mask
+
+
+def render_mask_image(mask: np.ndarray) -> np.ndarray:
+    """The image the band mask model reads back as ``mask`` (raw intensities; the brightest is the LV cavity)."""
+    return (1000.0 * np.asarray(MASK_LEVELS, dtype=np.float32)[mask]).astype(np.float32)
+
+
 @dataclass
 class SpotSeries:
     """A synthetic series and what a correct pipeline must find in it."""

@@ -380,3 +380,124 @@ def test_config_checks_the_crop_against_the_landmarks():
     with pytest.raises(ValueError, match="lv_axis crop needs the landmarks"):
         config_from_dict({"name": "x", "view_family": "sax", "sources": [], "crop": "lv_axis"})
     assert config_from_dict({"name": "x", "view_family": "lax", "sources": [], "crop": "lv_axis"}).crop == "lv_axis"
+
+
+def _write_mask_dataset(directory: Path, patients: int = 4) -> None:
+    """Tiny SAX cases with label masks (round LV, RV against it), landmarks by the labels' rule."""
+    from model_factory import render_mask_image, sax_label_mask
+
+    from inline_ai.mask_landmarks import mask_landmarks
+
+    rng = np.random.default_rng(0)
+    for p in range(patients):
+        masks, images, landmarks = [], [], []
+        for _ in range(2):
+            centre = np.array([40.0, 46.0]) + rng.uniform(-3, 3, 2)
+            mask = sax_label_mask((80, 80), tuple(centre), tuple(centre + [-10.0, -20.0]), cavity_px=8, wall_px=4,
+                                  rv_px=14)
+            found = mask_landmarks(mask)
+            ends = found.rv_ends[np.argsort(found.rv_ends[:, 0])]
+            masks.append(mask)
+            images.append(render_mask_image(mask) + rng.normal(0, 10, mask.shape).astype(np.float32))
+            landmarks.append(np.vstack([ends, found.lv_centre[None]]))
+        case = LandmarkCase(np.stack(images), np.array([1.5, 1.5], np.float32), np.stack(landmarks).astype(np.float32),
+                            ("anterior_rv_insertion", "inferior_rv_insertion", "lv_centre"), "sax", "cine",
+                            mask=np.stack(masks))
+        save_case(directory / f"mask_p{p:02d}_c.npz", case)
+
+
+def test_prepared_masks_follow_the_crop_and_survive_save_subset_and_concatenate(tmp_path):
+    from inline_ai.dataset import load_case
+    from inline_ai.training.trainer import mask_points
+
+    _write_mask_dataset(tmp_path / "data", patients=1)
+    case = load_case(tmp_path / "data" / "mask_p00_c.npz")
+    prepared = prepare_cases([case], case.landmark_names, 1.0, (64, 64), crop="sax_axis", with_masks=True)
+    assert prepared.masks.shape == (2, 64, 64) and prepared.masks.dtype == np.uint8
+    assert set(np.unique(prepared.masks)) == {0, 1, 2, 3}
+    classes = torch.nn.functional.one_hot(torch.from_numpy(prepared.masks).long(), 4).permute(0, 3, 1, 2).float()
+    points = torch.from_numpy(prepared.points)
+    found = mask_points(classes, points, 1.0)  # the rule on the rotated 1 mm crop: within about a pixel
+    assert torch.linalg.norm(found - points, dim=-1).max() < 2.0
+    loaded = PreparedSet.load(prepared.save(tmp_path / "set.npz"))
+    np.testing.assert_array_equal(loaded.masks, prepared.masks)
+    np.testing.assert_array_equal(loaded.subset(np.array([1])).masks, prepared.masks[1:])
+    assert PreparedSet.concatenate([loaded, loaded]).masks.shape == (4, 64, 64)
+    plain = prepare_cases([case], case.landmark_names, 1.0, (64, 64), crop="sax_axis")
+    with pytest.raises(ValueError, match="masks"):
+        PreparedSet.concatenate([loaded, plain])
+    case.mask = None
+    with pytest.raises(ValueError, match="no label mask"):
+        prepare_cases([case], case.landmark_names, 1.0, (64, 64), with_masks=True)
+
+
+def test_masks_move_with_the_image_through_augmentation():
+    from model_factory import MASK_LEVELS, sax_label_mask
+
+    from inline_ai.training.augment import augment_with_masks
+    from inline_ai.training.targets import mask_targets
+
+    mask = torch.from_numpy(sax_label_mask((72, 72), (36.0, 40.0), (28.0, 22.0), cavity_px=8, wall_px=4,
+                                           rv_px=14)).long()
+    levels = torch.tensor(MASK_LEVELS)
+    images = levels[mask].expand(6, 1, 72, 72).clone()
+    classes = torch.nn.functional.one_hot(mask, 4).permute(2, 0, 1).expand(6, 4, 72, 72).float()
+    geometry_only = AugmentSettings(rotation_deg=30, shift_px=6, flip_lr_p=0.5, flip_ud_p=0.5, noise_p=0, blur_p=0,
+                                    shading_p=0, gamma_p=0)
+    out, _, moved = augment_with_masks(images, torch.zeros(6, 3, 2), classes, (56, 56), geometry_only,
+                                       torch.Generator().manual_seed(3))
+    targets = mask_targets(moved)
+    torch.testing.assert_close(targets.sum(dim=1), torch.ones(6, 56, 56))
+    from_image = (out - levels.view(1, -1, 1, 1)).abs().argmin(dim=1)  # the class whose level the pixel has
+    agree = (targets.argmax(dim=1) == from_image).float().mean()
+    assert agree > 0.95  # the same pixels (blended edges aside)
+    assert not torch.equal(targets[0], targets[1])  # and each image moved its own way
+
+
+def test_config_checks_the_mask_rule():
+    config = config_from_dict({"name": "x", "view_family": "sax", "sources": [], "mask_rule": "sax",
+                               "crop": "sax_axis"})
+    assert config.channels == ["background", "rv_cavity", "lv_myocardium", "lv_cavity"]
+    with pytest.raises(ValueError, match="short-axis"):
+        config_from_dict({"name": "x", "view_family": "lax", "sources": [], "mask_rule": "sax"})
+    with pytest.raises(ValueError, match="mask_rule must be"):
+        config_from_dict({"name": "x", "view_family": "sax", "sources": [], "mask_rule": "rv"})
+    with pytest.raises(ValueError, match="phantom"):
+        config_from_dict({"name": "x", "view_family": "sax", "mask_rule": "sax",
+                          "sources": [{"path": "x", "phantom": {"subjects": 1}}]})
+
+
+def test_tiny_mask_training_exports_a_refiner_the_detector_uses(tmp_path):
+    from model_factory import make_test_model
+
+    from inline_ai.detector import LandmarkDetector
+    from inline_ai.runtime import load_model
+    from inline_ai.training.cli import main
+
+    _write_mask_dataset(tmp_path / "data")
+    config = {
+        "name": "tiny_mask", "view_family": "sax", "crop": "sax_axis", "mask_rule": "sax", "input_size": [32, 32],
+        "pixel_size_mm": 2.0, "work_margin": 4, "depth": 2, "base_channels": 4, "batch_size": 4, "epochs": 2,
+        "steps_per_epoch": 2, "val_pattern": "p03$", "kl_weight": 1e-3, "background_prior": 0.7,
+        "sources": [{"path": str(tmp_path / "data"), "kind": "real", "prepared": str(tmp_path / "prep.npz")}],
+        "trained_on": "synthetic: masks (test)", "validated_on": "synthetic: mask patient p03",
+    }
+    config_path = tmp_path / "tiny.yaml"
+    config_path.write_text(json.dumps(config))
+    models = tmp_path / "models"
+    assert main([str(config_path), "--run-dir", str(tmp_path / "run"), "--export-dir", str(models), "--quiet",
+                 "--device", "cpu"]) == 0
+    log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert len(log) == 2 and all("val_detection_rate" in record for record in log)
+    assert PreparedSet.load(tmp_path / "prep.npz").masks is not None
+    card = json.loads((models / "tiny_mask.json").read_text())
+    assert card["mask_rule"] == "sax" and card["channels"] == ["background", "rv_cavity", "lv_myocardium", "lv_cavity"]
+    refiner = load_model(models / "tiny_mask.json")
+    assert refiner.card.landmark_names == ("anterior_rv_insertion", "inferior_rv_insertion", "lv_centre")
+    make_test_model(models, name="spots_sax", view_family="sax")
+    assert LandmarkDetector(models / "spots_sax.json", refine_with=models / "tiny_mask.json").refiner is refiner
+    # a prepared set without masks does not feed a mask model
+    config["mask_rule"] = ""
+    config_path.write_text(json.dumps(config))
+    with pytest.raises(ValueError, match="label masks"):
+        main([str(config_path), "--run-dir", str(tmp_path / "run2"), "--no-export", "--quiet", "--device", "cpu"])

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from inline_ai.mask_landmarks import LABEL_LV_CAVITY, LABEL_LV_MYOCARDIUM, mask_landmarks
 from inline_ai.phantom.anatomy import Subject
 from inline_ai.phantom.motion import HeartState
 from inline_ai.phantom.planning import ImagePlane
-from inline_ai.phantom.scene import LABEL_LV_CAVITY, LABEL_LV_MYOCARDIUM, LABEL_RV_CAVITY, heart_geometry
+from inline_ai.phantom.scene import heart_geometry
 
-MIN_CAVITY_PIXELS = 10
-MIN_RV_PIXELS = 30
-MIN_ARC_DEG = 20.0
 # heart-frame direction of the first point of each long-axis pair (README: ch2 anterior,
 # ch3 anteroseptal, ch4 anterolateral)
 FIRST_HINGE_DIRECTION = {
@@ -28,41 +26,16 @@ FIRST_HINGE_DIRECTION = {
 }
 
 
-def _contact_pixels(mask: np.ndarray) -> np.ndarray:
-    """LV myocardium pixels with an RV-cavity 4-neighbour, as (row, col) ``[M, 2]``."""
-    rv = mask == LABEL_RV_CAVITY
-    near_rv = np.zeros_like(rv)
-    near_rv[1:, :] |= rv[:-1, :]
-    near_rv[:-1, :] |= rv[1:, :]
-    near_rv[:, 1:] |= rv[:, :-1]
-    near_rv[:, :-1] |= rv[:, 1:]
-    return np.argwhere((mask == LABEL_LV_MYOCARDIUM) & near_rv).astype(float)
-
-
 def sax_landmarks(mask: np.ndarray, subject: Subject, plane: ImagePlane) -> np.ndarray:
     """``[3, 2]`` (anterior RVI, inferior RVI, LV centre) in (row, col), NaN where absent."""
     out = np.full((3, 2), np.nan, dtype=np.float32)
-    cavity = np.argwhere(mask == LABEL_LV_CAVITY)
-    if len(cavity) < MIN_CAVITY_PIXELS:
+    found = mask_landmarks(mask, reach=1)  # the phantom's label maps leave no gaps
+    if found.lv_centre is None:
         return out
-    centre = cavity.mean(axis=0)
-    out[2] = centre
-    if np.count_nonzero(mask == LABEL_RV_CAVITY) < MIN_RV_PIXELS:
+    out[2] = found.lv_centre
+    if found.rv_ends is None:
         return out
-    contact = _contact_pixels(mask)
-    if len(contact) < 2:
-        return out
-    angles = np.arctan2(contact[:, 0] - centre[0], contact[:, 1] - centre[1])
-    order = np.argsort(angles)
-    sorted_angles = angles[order]
-    gaps = np.diff(np.concatenate([sorted_angles, sorted_angles[:1] + 2 * np.pi]))
-    widest = int(np.argmax(gaps))
-    span = 2 * np.pi - gaps[widest]
-    if np.degrees(span) < MIN_ARC_DEG:
-        return out
-    end_a = contact[order[widest]]  # last pixel before the gap
-    end_b = contact[order[(widest + 1) % len(order)]]  # first pixel after the gap
-    ends = np.stack([end_a, end_b])
+    ends = found.rv_ends
     patient = plane.centre + ((ends[:, 1:2] - (plane.shape[1] - 1) / 2.0) * plane.pixel_spacing[1] * plane.read_dir
                               + (ends[:, 0:1] - (plane.shape[0] - 1) / 2.0) * plane.pixel_spacing[0]
                               * plane.phase_dir)

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from inline_ai.mask_landmarks import LABEL_LV_CAVITY, LABEL_LV_MYOCARDIUM, LABEL_RV_CAVITY
 from inline_ai.phantom import shapes
 from inline_ai.phantom.anatomy import Subject, Torso, draw_organs
 from inline_ai.phantom.motion import HeartState
 
-LABEL_RV_CAVITY, LABEL_LV_MYOCARDIUM, LABEL_LV_CAVITY = 1, 2, 3
 HEART_RADIUS_MM = 110.0  # everything of the heart lies within this distance of its centre
 AORTA_DIRECTION = np.array([0.15, 0.55, 0.82]) / np.linalg.norm([0.15, 0.55, 0.82])
 ANTEROSEPTAL = np.array([1.0, 1.0, 0.0]) / np.sqrt(2.0)

@@ -230,12 +230,32 @@ def augment_batch(
 
     With ``settings.enabled`` false this is the plain centred crop used for validation.
     """
+    images, points, _ = augment_with_masks(images, points, None, out_size, settings, generator)
+    return images, points
+
+
+def augment_with_masks(
+    images: torch.Tensor,
+    points: torch.Tensor,
+    masks: torch.Tensor | None,
+    out_size: tuple[int, int],
+    settings: AugmentSettings,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """:func:`augment_batch`, with per-class mask channels ``masks [B, L, S, T]`` (one-hot) moved by the same
+    geometry (bilinear, so class edges come out soft; intensity changes leave them alone)."""
     batch, device = images.shape[0], images.device
     if not settings.enabled:
-        identity = torch.eye(2, device=device, dtype=images.dtype).expand(batch, 2, 2)
-        return affine_crop(images, points, out_size, identity, torch.zeros(batch, 2, device=device))
-    matrices, shifts = random_geometry(batch, settings, generator, device)
-    images, points = affine_crop(images, points, out_size, matrices, shifts)
+        matrices = torch.eye(2, device=device, dtype=images.dtype).expand(batch, 2, 2)
+        shifts = torch.zeros(batch, 2, device=device)
+    else:
+        matrices, shifts = random_geometry(batch, settings, generator, device)
+    channels = images.shape[1]
+    stacked = images if masks is None else torch.cat([images, masks.to(images.dtype)], dim=1)
+    warped, points = affine_crop(stacked, points, out_size, matrices, shifts)
+    images, masks = warped[:, :channels], (None if masks is None else warped[:, channels:])
+    if not settings.enabled:
+        return images, points, masks
     h, w = out_size
 
     use = _coin(settings.gamma_p, batch, generator, device).view(-1, 1, 1, 1)
@@ -279,4 +299,4 @@ def augment_batch(
     mean = images.mean(dim=(1, 2, 3), keepdim=True)
     noise = torch.randn(images.shape, generator=generator, device=device, dtype=images.dtype)
     images = torch.where(use, images + noise * fraction * mean, images)
-    return images.clamp(0.0, settings.clip_max), points
+    return images.clamp(0.0, settings.clip_max), points, masks

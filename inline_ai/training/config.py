@@ -10,6 +10,7 @@ import yaml
 
 from inline_ai.crop import CROP_KINDS, CROP_LANDMARKS
 from inline_ai.landmarks import landmark_names
+from inline_ai.mask_landmarks import MASK_CLASSES, MASK_RULES
 from inline_ai.paths import REPO_DIR
 from inline_ai.training.augment import AugmentSettings
 
@@ -70,6 +71,7 @@ class TrainingConfig:
     context_slices: int = 0  # 1: the neighbouring slices of the stack are input channels (inline_ai.context)
     context_dropout: float = 0.1  # training: chance that each neighbour is blanked (lone images, stack ends)
     crop: str = ""  # "lv_axis" / "sax_axis": a refinement model trained on axis crops (inline_ai.crop)
+    mask_rule: str = ""  # "sax": the model learns label masks and its points come from the labels' rule
     init_from: Path | None = None
     seed: int = 0
     augment: AugmentSettings = field(default_factory=AugmentSettings)
@@ -84,7 +86,8 @@ class TrainingConfig:
 
     @property
     def channels(self) -> list[str]:
-        return ["background", *self.landmark_names]
+        """Output channels: background and the landmarks' heat maps, or the mask classes."""
+        return list(MASK_CLASSES) if self.mask_rule else ["background", *self.landmark_names]
 
     @property
     def work_size(self) -> tuple[int, int]:
@@ -160,6 +163,12 @@ def config_from_dict(raw: dict[str, Any], config_path: Path | None = None) -> Tr
     if config.crop and not set(CROP_LANDMARKS[config.crop]) <= set(config.landmark_names):
         raise ValueError(f"a {config.crop} crop needs the landmarks {list(CROP_LANDMARKS[config.crop])}, "
                          f"a {config.view_family} model has {list(config.landmark_names)}")
+    if config.mask_rule not in MASK_RULES:
+        raise ValueError(f"mask_rule must be one of {MASK_RULES}, got {config.mask_rule!r}")
+    if config.mask_rule and config.view_family != "sax":
+        raise ValueError("mask_rule 'sax' needs a short-axis model (view_family: sax)")
+    if config.mask_rule and any(source.phantom is not None for source in sources):
+        raise ValueError("a mask model trains on datasets with label masks, not on phantom sources")
     multiple = 2 ** (config.depth - 1)
     if any(size % multiple for size in config.input_size):
         raise ValueError(f"input_size {config.input_size} must be a multiple of {multiple} for depth {config.depth}")

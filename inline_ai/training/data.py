@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from inline_ai.crop import CROP_KINDS, CROP_LANDMARKS, axis_crop
 from inline_ai.dataset import LandmarkCase, list_cases, load_case
+from inline_ai.mask_landmarks import MASK_CLASSES
 from inline_ai.normalise import normalise_or_blank  # the runtime's normalisation; a blank image stays zero
 
 PREPARED_SCALE = 127.5  # uint8 storage of intensities in [0, 2]
@@ -58,6 +60,7 @@ class PreparedSet:
     stack_ids: np.ndarray | None = None  # [M] str: case and phase; images of one stack share it
     slice_positions: np.ndarray | None = None  # [M] int: slice index within the stack
     crop: str = ""  # "" = whole images; else the axis-crop kind (inline_ai.crop)
+    masks: np.ndarray | None = None  # [M, S, S] uint8 label masks on the same grid (inline_ai.mask_landmarks)
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -68,7 +71,7 @@ class PreparedSet:
         return PreparedSet(
             self.images[mask], self.points[mask], self.landmark_names, self.pixel_size_mm,
             self.patient_ids[mask], self.case_ids[mask], self.views[mask], self.kind, stacks[mask], positions[mask],
-            self.crop,
+            self.crop, None if self.masks is None else self.masks[mask],
         )
 
     def stack_layout(self) -> tuple[np.ndarray, np.ndarray]:
@@ -107,6 +110,7 @@ class PreparedSet:
             stack_ids=stacks.astype(str),
             slice_positions=positions.astype(np.int32),
             crop=np.asarray(self.crop),
+            **({} if self.masks is None else {"masks": self.masks.astype(np.uint8)}),
         )
         return path
 
@@ -129,6 +133,7 @@ class PreparedSet:
                 stack_ids=npz["stack_ids"].astype(str) if "stack_ids" in npz.files else None,
                 slice_positions=npz["slice_positions"].astype(np.int64) if "slice_positions" in npz.files else None,
                 crop=str(npz["crop"]) if "crop" in npz.files else "",
+                masks=npz["masks"].astype(np.uint8) if "masks" in npz.files else None,
             )
 
     @classmethod
@@ -139,8 +144,8 @@ class PreparedSet:
         first = sets[0]
         for other in sets[1:]:
             if (other.landmark_names != first.landmark_names or other.pixel_size_mm != first.pixel_size_mm
-                    or other.crop != first.crop):
-                raise ValueError("prepared sets differ in landmarks, pixel size or crop")
+                    or other.crop != first.crop or (other.masks is None) != (first.masks is None)):
+                raise ValueError("prepared sets differ in landmarks, pixel size, crop or masks")
         kinds = {s.kind for s in sets}
         layouts = [s.stack_layout() for s in sets]
         return cls(
@@ -149,7 +154,7 @@ class PreparedSet:
             np.concatenate([s.patient_ids for s in sets]), np.concatenate([s.case_ids for s in sets]),
             np.concatenate([s.views for s in sets]), kinds.pop() if len(kinds) == 1 else "mixed",
             np.concatenate([stacks for stacks, _ in layouts]), np.concatenate([positions for _, positions in layouts]),
-            first.crop,
+            first.crop, None if first.masks is None else np.concatenate([s.masks for s in sets]),
         )
 
 
@@ -160,17 +165,21 @@ def prepare_cases(
     work_size: tuple[int, int],
     kind: str = "real",
     crop: str = "",
+    with_masks: bool = False,
 ) -> PreparedSet:
     """Normalise and resample every image of ``cases``; landmarks are reordered to ``landmark_names``.
 
     ``crop`` (``"lv_axis"``, ``"sax_axis"``) takes each image's axis crop (``inline_ai.crop``) around its
     true points instead of the whole image, for a refinement model; images lacking a landmark are left out.
+    ``with_masks`` also resamples each case's label mask (every case must have one), class by class.
     """
     if crop not in CROP_KINDS:
         raise ValueError(f"crop must be one of {CROP_KINDS}, got {crop!r}")
     axis_order = [list(landmark_names).index(name) for name in CROP_LANDMARKS[crop]] if crop else []
-    images, points, patients, case_ids, views, stacks, positions = [], [], [], [], [], [], []
+    images, points, patients, case_ids, views, stacks, positions, masks = [], [], [], [], [], [], [], []
     for case in cases:
+        if with_masks and case.mask is None:
+            raise ValueError(f"case {case.case_id}: no label mask, but the model learns masks")
         order = [case.landmark_names.index(name) if name in case.landmark_names else -1 for name in landmark_names]
         if all(i < 0 for i in order):
             raise ValueError(f"case {case.case_id}: none of the landmarks {list(landmark_names)}")
@@ -184,10 +193,15 @@ def prepare_cases(
                     continue
                 region = axis_crop(case_points[axis_order], case.pixel_spacing, pixel_size_mm, work_size)
                 pixels, mapped = region.sample(normalise_or_blank(case.image[index])), region.to_model(case_points)
+                if with_masks:
+                    masks.append(resample_labels(case.mask[index], region.sample))
             else:
                 pixels, mapped = resample_to_grid(
                     normalise_or_blank(case.image[index]), case.pixel_spacing, pixel_size_mm, work_size, case_points
                 )
+                if with_masks:
+                    masks.append(resample_labels(case.mask[index], partial(
+                        _resampled, spacing=case.pixel_spacing, pixel_size_mm=pixel_size_mm, size=work_size)))
             images.append(pixels)
             points.append(mapped)
             patients.append(case.patient_id)
@@ -201,13 +215,27 @@ def prepare_cases(
                 np.zeros((0, *work_size), np.float32), np.zeros((0, len(landmark_names), 2), np.float32),
                 tuple(landmark_names), float(pixel_size_mm), *(np.zeros(0, dtype=str) for _ in range(3)), kind,
                 np.zeros(0, dtype=str), np.zeros(0, dtype=np.int64), crop,
+                np.zeros((0, *work_size), np.uint8) if with_masks else None,
             )
         raise ValueError("no images to prepare")
     return PreparedSet(
         np.stack(images).astype(np.float32), np.stack(points).astype(np.float32), tuple(landmark_names),
         float(pixel_size_mm), np.asarray(patients), np.asarray(case_ids), np.asarray(views), kind,
         np.asarray(stacks), np.asarray(positions, dtype=np.int64), crop,
+        np.stack(masks).astype(np.uint8) if with_masks else None,
     )
+
+
+def _resampled(plane: np.ndarray, spacing: Sequence[float], pixel_size_mm: float, size: tuple[int, int]) -> np.ndarray:
+    return resample_to_grid(plane, spacing, pixel_size_mm, size)[0]
+
+
+def resample_labels(mask: np.ndarray, resample: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """A label mask on another grid: each class's indicator resampled alike (bilinear), then the arg-max."""
+    labels = np.asarray(mask)
+    classes = max(int(labels.max()) + 1, len(MASK_CLASSES))
+    return np.argmax(np.stack([resample((labels == k).astype(np.float32)) for k in range(classes)]), axis=0
+                     ).astype(np.uint8)
 
 
 def prepare_directory(
@@ -218,14 +246,15 @@ def prepare_directory(
     kind: str = "real",
     views: Sequence[str] | None = None,
     crop: str = "",
+    with_masks: bool = False,
 ) -> PreparedSet:
-    """Prepare every case of a landmark dataset directory (optionally only some views; ``crop`` as
-    :func:`prepare_cases`)."""
+    """Prepare every case of a landmark dataset directory (optionally only some views; ``crop`` and
+    ``with_masks`` as :func:`prepare_cases`)."""
     cases = (load_case(path) for path in list_cases(directory))
     if views is not None:
         allowed = set(views)
         cases = (case for case in cases if case.view in allowed)
-    return prepare_cases(cases, landmark_names, pixel_size_mm, work_size, kind, crop)
+    return prepare_cases(cases, landmark_names, pixel_size_mm, work_size, kind, crop, with_masks)
 
 
 def split_patients(

@@ -127,6 +127,7 @@ def export_model(checkpoint: str | Path | dict[str, Any], out_dir: str | Path, n
         "channels": list(meta["channels"]),
         "context_slices": int(meta.get("context_slices", 0)),
         "crop": str(meta.get("crop", "")),
+        **({"mask_rule": str(meta["mask_rule"])} if meta.get("mask_rule") else {}),
         "output": "logits",
         "normalisation": "percentile_99.5",
         "threshold": float(meta["threshold"]),

@@ -18,12 +18,15 @@ def _number(value: Any, digits: int = 2) -> str:
 def card_section(card: dict[str, Any]) -> str:
     """Markdown for one card: provenance, inputs, and every evaluation in its metrics."""
     arch = card.get("architecture", {})
+    classes = ", ".join(c for c in card["channels"] if c != "background")
+    outputs = (f"**a mask model**: it segments {classes}, and the landmarks are read off the mask by the rule "
+               f"that made the labels (`inline_ai.mask_landmarks`, rule {card['mask_rule']!r})"
+               if card.get("mask_rule") else f"landmarks: {classes}")
     lines = [
         f"## {card['name']}", "",
         f"- **Learned from:** {card['trained_on']}",
         f"- **Validated on:** {card['validated_on']}",
-        f"- Views: {', '.join(card['views'])} ({card['sequence']}); landmarks: "
-        f"{', '.join(c for c in card['channels'] if c != 'background')}",
+        f"- Views: {', '.join(card['views'])} ({card['sequence']}); {outputs}",
         f"- Input: {card['input_size'][0]} x {card['input_size'][1]} px at {card['pixel_size_mm']} mm "
         f"(image / 99.5th percentile, clipped to [0, 2]); output: {card['output']} over "
         f"{len(card['channels'])} channels",

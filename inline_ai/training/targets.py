@@ -33,3 +33,12 @@ def render_heatmaps(points: torch.Tensor, height: int, width: int, sigma_px: flo
     background = torch.clamp(1.0 - gaussians.sum(dim=1, keepdim=True), min=0.0)
     maps = torch.cat([background, gaussians], dim=1)
     return maps / maps.sum(dim=1, keepdim=True).clamp_min(1e-8)
+
+
+def mask_targets(classes: torch.Tensor) -> torch.Tensor:
+    """Targets ``[B, L, H, W]`` from moved one-hot class channels (channel 0 background): where the move
+    left the source frame (all channels 0) or blended classes, background takes up the rest of 1."""
+    classes = classes.float().clamp(0.0, 1.0)
+    background = torch.clamp(1.0 - classes[:, 1:].sum(dim=1, keepdim=True), min=0.0)
+    maps = torch.cat([background, classes[:, 1:]], dim=1)
+    return maps / maps.sum(dim=1, keepdim=True).clamp_min(1e-8)

@@ -18,13 +18,21 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from inline_ai.context import input_channels
-from inline_ai.training.augment import AugmentSettings, augment_batch
+from inline_ai.mask_landmarks import (
+    MASK_CLASSES,
+    MIN_CAVITY_PIXELS,
+    MIN_RV_PIXELS,
+    largest_regions,
+    mask_landmarks,
+    order_like,
+)
+from inline_ai.training.augment import AugmentSettings, augment_batch, augment_with_masks
 from inline_ai.training.config import TrainingConfig
 from inline_ai.training.data import PreparedSet, prepare_directory, split_patients, write_split
 from inline_ai.training.losses import HeatmapLoss
 from inline_ai.training.phantom_source import prepare_phantom
 from inline_ai.training.sampling import GroupSampler
-from inline_ai.training.targets import render_heatmaps, sigma_pixels
+from inline_ai.training.targets import mask_targets, render_heatmaps, sigma_pixels
 from inline_ai.training.unet import UNet, count_parameters
 
 log = logging.getLogger("inline_ai.training")
@@ -72,6 +80,9 @@ def _load_prepared(path: Path, config: TrainingConfig) -> PreparedSet:
                          f"needs {config.pixel_size_mm} mm {config.work_size}; delete it to prepare again")
     if prepared.landmark_names != config.landmark_names:
         raise ValueError(f"{path}: landmarks {prepared.landmark_names} != {config.landmark_names}")
+    if (prepared.masks is None) == bool(config.mask_rule):
+        raise ValueError(f"{path}: prepared {'without' if prepared.masks is None else 'with'} label masks, the config "
+                         f"{'needs' if config.mask_rule else 'does not use'} them; delete it to prepare again")
     if prepared.crop != config.crop:
         raise ValueError(f"{path}: prepared with crop {prepared.crop!r}, config needs {config.crop!r}; "
                          "delete it to prepare again")
@@ -97,7 +108,8 @@ def load_sources(config: TrainingConfig, workers: int | None = None) -> list[Pre
                 raise FileNotFoundError(f"data source not found: {source.path}")
             else:
                 prepared = prepare_directory(source.path, config.landmark_names, config.pixel_size_mm,
-                                             config.work_size, source.kind, source.views, config.crop)
+                                             config.work_size, source.kind, source.views, config.crop,
+                                             with_masks=bool(config.mask_rule))
             if cache is not None:
                 prepared.save(cache)
         if source.views is not None:
@@ -162,20 +174,35 @@ class Trainer:
         self.train_images = with_blank(torch.from_numpy(self.train_set.images).to(self.device))
         self.train_neighbours = blank_indices(self.train_set.neighbours(), len(self.train_set)).to(self.device)
         self.train_points = torch.from_numpy(self.train_set.points).to(self.device)
+        self.train_masks = (None if self.train_set.masks is None
+                            else torch.from_numpy(self.train_set.masks).to(self.device))
         if self.dist.is_main:
             write_split(self.run_dir / "split.json", split)
             log.info("train %d images (%d patients), val %d images (%d patients)", len(self.train_set),
                      len(split["train"]), 0 if self.val_set is None else len(self.val_set), len(split["val"]))
 
-    def _val_tensors(self) -> tuple[torch.Tensor, torch.Tensor]:
+    def _val_tensors(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Validation inputs, points and targets (centred crops, no augmentation)."""
         assert self.val_set is not None
         images = with_blank(torch.from_numpy(self.val_set.images).to(self.device))
         neighbours = blank_indices(self.val_set.neighbours(), len(self.val_set)).to(self.device)
         indices = torch.arange(len(self.val_set), device=self.device)
         images = context_batch(images, neighbours, indices, self.config.context_slices)
         points = torch.from_numpy(self.val_set.points).to(self.device)
-        plain = AugmentSettings(enabled=False)
-        return augment_batch(images, points, self.config.input_size, plain)
+        masks = None if self.val_set.masks is None else torch.from_numpy(self.val_set.masks).to(self.device)
+        return self._inputs_and_targets(images, points, masks, AugmentSettings(enabled=False))
+
+    def _inputs_and_targets(self, images: torch.Tensor, points: torch.Tensor, masks: torch.Tensor | None,
+                            settings: AugmentSettings) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Augment (or centre-crop) a batch; targets are heat maps, or the moved masks for a mask model."""
+        size = self.config.input_size
+        if self.config.mask_rule:
+            assert masks is not None
+            one_hot = F.one_hot(masks.long(), len(MASK_CLASSES)).permute(0, 3, 1, 2)
+            images, points, moved = augment_with_masks(images, points, one_hot, size, settings, self.generator)
+            return images, points, mask_targets(moved)
+        images, points = augment_batch(images, points, size, settings, self.generator)
+        return images, points, render_heatmaps(points, *size, self.sigma_px)
 
     # ----- model -----
     def build_model(self) -> UNet:
@@ -195,7 +222,7 @@ class Trainer:
             "name": c.name, "view_family": c.view_family, "views": list(c.views), "sequence": c.sequence,
             "input_size": list(c.input_size), "pixel_size_mm": c.pixel_size_mm, "channels": c.channels,
             "depth": c.depth, "base_channels": c.base_channels, "sigma_mm": c.sigma_mm, "threshold": c.threshold,
-            "context_slices": c.context_slices, "crop": c.crop,
+            "context_slices": c.context_slices, "crop": c.crop, "mask_rule": c.mask_rule,
             "trained_on": c.trained_on, "validated_on": c.validated_on, "training_command": c.training_command,
             "augment": asdict(c.augment),
         }
@@ -241,9 +268,9 @@ class Trainer:
                 indices = torch.from_numpy(self.sampler.batch(config.batch_size)).to(self.device)
                 inputs = context_batch(self.train_images, self.train_neighbours, indices, config.context_slices,
                                        config.context_dropout, self.generator)
-                images, points = augment_batch(inputs, self.train_points[indices], config.input_size, config.augment,
-                                               self.generator)
-                targets = render_heatmaps(points, *config.input_size, self.sigma_px)
+                masks = None if self.train_masks is None else self.train_masks[indices]
+                images, points, targets = self._inputs_and_targets(inputs, self.train_points[indices], masks,
+                                                                   config.augment)
                 with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
                     logits = model(images)
                 loss, parts = self.loss(logits, targets)
@@ -259,7 +286,7 @@ class Trainer:
             record.update(epoch=epoch + 1, lr=optimizer.param_groups[0]["lr"], seconds=round(seconds, 2),
                           images_per_s=round(steps * config.batch_size * self.dist.world_size / seconds, 1))
             if val is not None:
-                record.update(validate(net, *val, self.loss, self.sigma_px, config.threshold, config.pixel_size_mm))
+                record.update(validate(net, *val, self.loss, config.threshold, config.pixel_size_mm, config.mask_rule))
                 score = record["val_score"]
                 scheduler.step(record["val_loss"])
             else:
@@ -345,19 +372,47 @@ def soft_argmax_points(
     return points, peak
 
 
+LABEL_GRID_MM = 1.5  # the nominal pixel size of the grid the SAX labels were made on (ACDC)
+
+
+def mask_points(probabilities: torch.Tensor, reference: torch.Tensor, pixel_size_mm: float) -> torch.Tensor:
+    """Points ``[N, 3, 2]`` of the SAX mask rule applied on the model grid to the arg-max of mask
+    probabilities ``[N, 4, H, W]`` (RV ends ordered like ``reference``; NaN where the rule finds none).
+
+    The rule's pixel limits are scaled from the labels' ~1.5 mm grid to the model's pixels (a quick
+    validation metric; the runtime applies the exact rule on each image's own grid).
+    """
+    scale = LABEL_GRID_MM / pixel_size_mm
+    labels = probabilities.argmax(dim=1).cpu().numpy()
+    reference = reference.cpu().numpy()
+    out = np.full((labels.shape[0], 3, 2), np.nan, dtype=np.float32)
+    for n, label in enumerate(labels):
+        found = mask_landmarks(largest_regions(label), MIN_CAVITY_PIXELS * scale**2, MIN_RV_PIXELS * scale**2,
+                               reach=round(2 * scale))
+        if found.lv_centre is not None:
+            out[n, 2] = found.lv_centre
+        if found.rv_ends is not None:
+            out[n, :2] = order_like(found.rv_ends, reference[n, :2]) if np.isfinite(reference[n, :2]).all() \
+                else found.rv_ends
+    return torch.from_numpy(out).to(probabilities.device)
+
+
 @torch.no_grad()
-def validate(model: torch.nn.Module, images: torch.Tensor, points: torch.Tensor, loss_fn: HeatmapLoss,
-             sigma_px: float, threshold: float, pixel_size_mm: float, batch_size: int = 64) -> dict[str, float]:
-    """Validation loss and quick point metrics (detection rate, mean distance in mm) on the model grid."""
+def validate(model: torch.nn.Module, images: torch.Tensor, points: torch.Tensor, targets: torch.Tensor,
+             loss_fn: HeatmapLoss, threshold: float, pixel_size_mm: float, mask_rule: str = "",
+             batch_size: int = 64) -> dict[str, float]:
+    """Validation loss and quick point metrics (detection rate, mean distance in mm) on the model grid;
+    a mask model's points come from the mask rule (:func:`mask_points`)."""
     was_training = model.training
     model.eval()
     losses, found = [], []
     for start in range(0, images.shape[0], batch_size):
         batch = images[start:start + batch_size]
         logits = model(batch).float()
-        targets = render_heatmaps(points[start:start + batch_size], batch.shape[2], batch.shape[3], sigma_px)
-        losses.append(float(loss_fn(logits, targets)[0]) * batch.shape[0])
-        found.append(soft_argmax_points(torch.softmax(logits, dim=1), threshold)[0])
+        losses.append(float(loss_fn(logits, targets[start:start + batch_size])[0]) * batch.shape[0])
+        probabilities = torch.softmax(logits, dim=1)
+        found.append(mask_points(probabilities, points[start:start + batch_size], pixel_size_mm) if mask_rule
+                     else soft_argmax_points(probabilities, threshold)[0])
     model.train(was_training)
     predicted = torch.cat(found)
     truth_present = torch.isfinite(points).all(-1)
