@@ -61,14 +61,23 @@ class AxisCrop:
                                        order=order, mode="constant", cval=0.0, prefilter=order > 1)
         return out.astype(np.float32, copy=False)
 
-    def paste(self, values: np.ndarray, shape: tuple[int, int], fill: float = 0.0) -> np.ndarray:
-        """A crop-grid array ``[h, w]`` (e.g. a class probability) resampled onto the original ``shape``
-        (bilinear; ``fill`` where the crop does not reach)."""
+    def bounds(self, shape: tuple[int, int]) -> tuple[int, int, int, int]:
+        """``(row0, col0, row1, col1)``: the part of an original image of ``shape`` that the crop covers."""
+        corners = self.to_original(np.array([[r, c] for r in (-0.5, self.model_shape[0] - 0.5)
+                                             for c in (-0.5, self.model_shape[1] - 0.5)]))
+        low = np.clip(np.floor(corners.min(axis=0)).astype(int), 0, shape)
+        high = np.clip(np.ceil(corners.max(axis=0)).astype(int) + 1, 0, shape)
+        return int(low[0]), int(low[1]), int(high[0]), int(high[1])
+
+    def paste(self, values: np.ndarray, shape: tuple[int, int], fill: float = 0.0,
+              origin: tuple[int, int] = (0, 0)) -> np.ndarray:
+        """A crop-grid array ``[h, w]`` (e.g. a class probability) resampled onto original pixels: a ``shape``
+        window whose first pixel is original ``origin`` (bilinear; ``fill`` where the crop does not reach)."""
         values = np.asarray(values, dtype=np.float32)
         if values.shape != self.model_shape:
             raise ValueError(f"expected a {self.model_shape} crop-grid array, got {values.shape}")
         inverse = np.linalg.inv(self.matrix)
-        offset = self.model_centre - inverse @ self.centre
+        offset = self.model_centre - inverse @ (self.centre - np.asarray(origin, dtype=np.float64))
         return ndimage.affine_transform(values, inverse, offset=offset, output_shape=tuple(int(v) for v in shape),
                                         order=1, mode="constant", cval=float(fill), prefilter=False)
 

@@ -16,7 +16,7 @@ from inline_ai.grid_cache import ModelGridCache, Resampled
 from inline_ai.normalise import BlankImageError, normalise
 from inline_ai.points import extract_points
 from inline_ai.refine import check_refiner, refine_points
-from inline_ai.runtime import LandmarkModel, ModelError, load_model, resolve_model
+from inline_ai.runtime import LandmarkModel, ModelError, load_model, refinement_chain, resolve_model
 
 
 @dataclass
@@ -70,23 +70,36 @@ class LandmarkDetector:
 
     When the model's card names a refinement model (``refine_with``; the argument of that name overrides
     it) and ``refine`` is true, a second batched call re-reads the points on axis crops at finer pixels
-    (``inline_ai.refine``).
+    (``inline_ai.refine``); a refinement card may name a further one (a chain); ``refine_stages`` keeps
+    only the first stages of the chain.
     """
 
     def __init__(self, model: LandmarkModel | str | Path, device: str = "cpu", threads: int = 2,
                  grid_cache: ModelGridCache | None = None, refine: bool = True,
-                 refine_with: str | Path | None = None):
+                 refine_with: str | Path | None = None, refine_stages: int | None = None):
         self.model = model if isinstance(model, LandmarkModel) else load_model(model, device, threads)
         if self.model.card.crop:
             raise ModelError(f"{self.model.card.name} is a refinement model (crop {self.model.card.crop!r}): it "
                              "reads crops placed by another model's points; name that model (its card's refine_with)")
-        self.refiner: LandmarkModel | None = None  # the card's refine_with model (inline_ai.refine)
-        refiner_path = resolve_model(refine_with) if refine_with is not None else self.model.card.refiner_path
-        if refine and refiner_path is not None:
-            self.refiner = load_model(refiner_path, device, threads)
-            check_refiner(self.model, self.refiner)
+        self.refiners: list[LandmarkModel] = []  # the card's refine_with models, in order (inline_ai.refine)
+        if refine:
+            start = resolve_model(refine_with) if refine_with is not None else None
+            for path in refinement_chain(self.model.card, start)[:refine_stages]:
+                refiner = load_model(path, device, threads)
+                check_refiner(self.model, refiner)
+                self.refiners.append(refiner)
         self.pixel_size_mm: float | None = None  # overrides the card's model pixel size when set
         self.grid_cache = grid_cache  # keeps resampled images for the next call (a stack's slices, one by one)
+
+    @property
+    def refiner(self) -> LandmarkModel | None:
+        """The first refinement model, if any."""
+        return self.refiners[0] if self.refiners else None
+
+    @property
+    def refined_by(self) -> str:
+        """The refinement models' names, in order, joined by ``" + "`` (empty without any)."""
+        return " + ".join(refiner.card.name for refiner in self.refiners)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -146,12 +159,14 @@ class LandmarkDetector:
         model_points, confidence = extract_points(probabilities, card.channels, self.names, thresholds)
         points = np.stack([t.to_original(p) for t, p in zip(transforms, model_points, strict=True)])
         timings["points"] = time.perf_counter() - start
-        if self.refiner is not None:
+        if self.refiners:
             start = time.perf_counter()
-            candidates = None
-            if self.refiner.card.mask_rule:  # a mask model's crops also go where the first model's peaks are weak
-                weak, _ = extract_points(probabilities, card.channels, self.names, self.refiner.card.threshold)
-                candidates = np.stack([t.to_original(p) for t, p in zip(transforms, weak, strict=True)])
-            points, _ = refine_points(self.refiner, images, spacings, points, self.names, candidates=candidates)
+            for refiner in self.refiners:
+                candidates = None
+                if refiner.card.mask_rule:  # a mask model's crops also go where the first model's peaks are weak
+                    weak, _ = extract_points(probabilities, card.channels, self.names, refiner.card.threshold)
+                    weak = np.stack([t.to_original(p) for t, p in zip(transforms, weak, strict=True)])
+                    candidates = np.where(np.isfinite(points), points, weak)
+                points, _ = refine_points(refiner, images, spacings, points, self.names, candidates=candidates)
             timings["refine"] = time.perf_counter() - start
         return Detections(points=points, confidence=confidence, names=self.names, timings=timings)

@@ -227,7 +227,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-refine", action="store_true",
                         help="first model only: skip the card's refinement model (refine_with)")
     parser.add_argument("--refine-with", metavar="MODEL",
-                        help="use this refinement model instead of the one the card names")
+                        help="use this refinement model (and the ones its card chains) instead of the card's")
+    parser.add_argument("--refine-stages", type=int, metavar="N",
+                        help="only the first N refinement models of the chain (default all)")
     parser.add_argument("--title", help="markdown heading")
     parser.add_argument("--write-card", metavar="KEY",
                         help="store the summary in the model card's metrics under KEY (sha256 unaffected)")
@@ -242,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         paths = select_cases(list_cases(args.dataset), args.split_file, args.split)
         detector = LandmarkDetector(args.model, threads=args.threads, refine=not args.no_refine,
-                                    refine_with=args.refine_with)
+                                    refine_with=args.refine_with, refine_stages=args.refine_stages)
     except (FileNotFoundError, ValueError, ModelError) as error:
         print(f"inline-ai evaluate: {error}", file=sys.stderr)
         return 2
@@ -263,11 +265,11 @@ def main(argv: list[str] | None = None) -> int:
     metrics.update(model=card.name, model_sha256=card.sha256, dataset=str(args.dataset),
                    split=args.split or "all", threshold_override=args.threshold,
                    failures=list_failures(results, list(detector.names)))
-    if detector.refiner is not None:
-        metrics.update(refined_by=detector.refiner.card.name, refiner_sha256=detector.refiner.card.sha256)
+    if detector.refiners:
+        metrics.update(refined_by=detector.refined_by, refiner_sha256=[r.card.sha256 for r in detector.refiners])
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(metrics, indent=2) + "\n")
-    shown = card.name + (f" + {detector.refiner.card.name}" if detector.refiner is not None else "")
+    shown = " + ".join(filter(None, [card.name, detector.refined_by]))
     title = args.title or f"{shown} on {args.dataset.name} ({args.split or 'all'})"
     if args.markdown:
         args.markdown.parent.mkdir(parents=True, exist_ok=True)

@@ -106,6 +106,11 @@ def crop_mask_landmarks(probabilities: np.ndarray, crop: AxisCrop, shape: tuple[
     probabilities = np.asarray(probabilities, dtype=np.float32)
     if probabilities.ndim != 3 or probabilities.shape[0] != len(MASK_CLASSES):
         raise ValueError(f"expected [{len(MASK_CLASSES)}, h, w] class probabilities, got {probabilities.shape}")
-    pasted = np.stack([crop.paste(channel, shape, fill=1.0 if k == 0 else 0.0)
+    row0, col0, row1, col1 = crop.bounds(shape)  # outside the crop everything is background
+    window = (row1 - row0, col1 - col0)
+    pasted = np.stack([crop.paste(channel, window, fill=1.0 if k == 0 else 0.0, origin=(row0, col0))
                        for k, channel in enumerate(probabilities)])
-    return mask_landmarks(largest_regions(np.argmax(pasted, axis=0)))
+    found = mask_landmarks(largest_regions(np.argmax(pasted, axis=0)))
+    origin = np.array([row0, col0], dtype=np.float64)
+    return MaskLandmarks(None if found.lv_centre is None else found.lv_centre + origin,
+                         None if found.rv_ends is None else found.rv_ends + origin)

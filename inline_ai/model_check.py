@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from inline_ai.paths import models_dir
-from inline_ai.runtime import LandmarkModel, ModelCard, ModelError
+from inline_ai.runtime import LandmarkModel, ModelCard, ModelError, refinement_chain
 
 
 @dataclass(frozen=True)
@@ -34,10 +34,11 @@ def check_card(card_path: Path, *, load: bool = False) -> ModelStatus:
         card = ModelCard.from_json(card_path)
         model_path = card.verified_model_path()
         detail = f"{card.format} {model_path.name} sha256 {card.sha256[:16]}... ok"
-        if card.refiner_path is not None:
-            refiner = ModelCard.from_json(card.refiner_path)
+        refiners = [ModelCard.from_json(path) for path in refinement_chain(card)]
+        for refiner in refiners:
             refiner.verified_model_path()
-            detail += f", refined by {refiner.name}"
+        if refiners:
+            detail += f", refined by {' + '.join(refiner.name for refiner in refiners)}"
         if load:
             detail += f", dry run ok on {_dry_run(card)}"
     except ModelError as error:

@@ -317,8 +317,8 @@ class SeriesAnalyser:
         pixels = [np.asarray(image.data[0, 0]) for image in images]
         spacings = np.array([spacing_from_image(image) for image in images])
         detector = LandmarkDetector(model, grid_cache=self.grid_cache)
-        if detector.refiner is not None:
-            summary["refined_by"] = detector.refiner.card.name
+        if detector.refiners:
+            summary["refined_by"] = detector.refined_by
         if settings.pixel_size_mm:
             detector.pixel_size_mm = float(settings.pixel_size_mm)
         detections = detector.detect(pixels, spacings, threshold=settings.threshold, context=context)

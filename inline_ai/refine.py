@@ -89,6 +89,9 @@ def refine_points(refiner: LandmarkModel, images: Sequence[np.ndarray], spacings
     if card.mask_rule:  # the labels' rule decides presence and position on every crop it reads
         for p, crop, n in zip(probabilities, crops, complete, strict=True):
             out[n] = mask_rule_points(p, crop, images[n].shape, place[n], names)
+            if card.combine == "average":  # where a point was already there, the mean of both readings
+                both = np.isfinite(out[n]).all(-1) & np.isfinite(points[n]).all(-1)
+                out[n, both] = (out[n, both] + points[n, both]) / 2.0
             refined[n] = True
         return out, refined
     thresholds = {name: card.threshold_for(name) for name in names}
@@ -97,6 +100,6 @@ def refine_points(refiner: LandmarkModel, images: Sequence[np.ndarray], spacings
         moved = crop.to_original(crop_points)
         shift = distance_mm(moved, points[n], spacings[n])  # NaN where either is absent
         keep = np.isfinite(shift) & (shift <= max_shift_mm)
-        out[n, keep] = moved[keep]
+        out[n, keep] = (moved[keep] + points[n, keep]) / 2.0 if card.combine == "average" else moved[keep]
         refined[n, keep] = True
     return out, refined

@@ -31,6 +31,8 @@ REQUIRED_CARD_KEYS: tuple[str, ...] = (
 FORMATS = ("onnx", "torchscript")
 OUTPUTS = ("logits", "probabilities")
 NORMALISATIONS = ("percentile_99.5",)
+COMBINE_MODES = ("replace", "average")
+MAX_REFINEMENTS = 3  # second looks one card may chain through refine_with
 DEFAULT_THREADS = 2
 
 
@@ -65,6 +67,7 @@ class ModelCard:
     crop: str = ""  # "" = the whole image; "lv_axis" / "sax_axis" = a refinement model's axis crop (inline_ai.crop)
     refine_with: str = ""  # card of a refinement model (relative to this card's folder) that looks again
     mask_rule: str = ""  # "sax": the channels are label-mask classes and points come from inline_ai.mask_landmarks
+    combine: str = "replace"  # a refinement's points replace the incoming ones, or "average" with them
     path: Path | None = None  # the card file, when read from disk
 
     @property
@@ -152,6 +155,9 @@ class ModelCard:
             problems.append(f"crop must be one of {CROP_KINDS}, got {crop!r}")
         if not isinstance(refine_with, str):
             problems.append(f"refine_with must be a card file name, got {refine_with!r}")
+        combine = data.get("combine", "replace")
+        if combine not in COMBINE_MODES:
+            problems.append(f"combine must be one of {COMBINE_MODES}, got {combine!r}")
         mask_rule = data.get("mask_rule", "")
         if mask_rule not in MASK_RULES:
             problems.append(f"mask_rule must be one of {MASK_RULES}, got {mask_rule!r}")
@@ -174,7 +180,7 @@ class ModelCard:
             trained_on=str(data["trained_on"]), validated_on=str(data["validated_on"]),
             training_command=str(data["training_command"]), metrics=dict(data["metrics"] or {}),
             created=str(data["created"]), thresholds=thresholds, context_slices=int(context),
-            crop=str(crop), refine_with=str(refine_with), mask_rule=str(mask_rule), path=path,
+            crop=str(crop), refine_with=str(refine_with), mask_rule=str(mask_rule), combine=str(combine), path=path,
         )
 
     @classmethod
@@ -188,6 +194,22 @@ class ModelCard:
         except (OSError, json.JSONDecodeError) as error:
             raise ModelError(f"{path}: cannot read model card ({error})") from error
         return cls.from_dict(data, path)
+
+
+def refinement_chain(card: ModelCard, start: Path | None = None) -> list[Path]:
+    """The refinement cards a model's points go through, in order: ``start`` (default the card's own
+    ``refine_with``), then each refinement card's ``refine_with``. Raises :class:`ModelError` on a loop,
+    a missing card, or more than :data:`MAX_REFINEMENTS` stages."""
+    chain: list[Path] = []
+    path = start if start is not None else card.refiner_path
+    while path is not None:
+        if path in chain or (card.path is not None and path == card.path):
+            raise ModelError(f"{card.name}: the refine_with chain loops back to {path.name}")
+        if len(chain) == MAX_REFINEMENTS:
+            raise ModelError(f"{card.name}: more than {MAX_REFINEMENTS} refinement models chained by refine_with")
+        chain.append(path)
+        path = ModelCard.from_json(path).refiner_path
+    return chain
 
 
 def resolve_model(name_or_path: str | Path) -> Path:

@@ -4,7 +4,10 @@ Variants, all with the same two models:
 - ``first``: the first model alone;
 - ``positions``: presence stays the first model's, points from the mask rule where both agree a landmark is there;
 - ``veto``: crops placed by the first model's points only (its threshold), the rule decides presence and points;
-- ``shipped``: crops also placed by weaker first-model peaks (down to the mask card's threshold), the rule decides.
+- ``weak-peaks``: crops also placed by weaker first-model peaks (down to the mask card's threshold), the rule decides
+  (how the shipped chain uses it, there after the heat-map second look and averaged with it).
+
+The mask model's points replace the first model's here (its card's ``combine`` is set to ``replace``).
 
 ``python scripts/mask_presence_variants.py ../shared/data/acdc_sax_cine --model sax_cine
 --refine-with runs/sax_refine_mask/export/sax_cine_refine_mask.json --split val
@@ -28,7 +31,7 @@ from inline_ai.runtime import load_model
 def summary(label: str, metrics: dict) -> str:
     per = " / ".join(f"{row['mean_mm']:.2f}" for row in metrics["landmarks"].values())
     misses = " / ".join(f"{row['missed']}+{row['false_positives']}" for row in metrics["landmarks"].values())
-    return (f"{label:10s} detection {100 * metrics['detection_rate']:.1f} %  mean {metrics['mean_mm']:.2f} mm  "
+    return (f"{label:11s} detection {100 * metrics['detection_rate']:.1f} %  mean {metrics['mean_mm']:.2f} mm  "
             f"per landmark {per} mm  missed+false per landmark {misses}")
 
 
@@ -41,19 +44,20 @@ def main() -> None:
     parser.add_argument("--split-file", type=Path)
     args = parser.parse_args()
     cases = [load_case(p) for p in select_cases(list_cases(args.dataset), args.split_file, args.split)]
-    first = evaluate_cases(LandmarkDetector(args.model, refine=False), cases)
+    first_model = LandmarkDetector(args.model, refine=False)
+    refiner = load_model(args.refine_with)  # cached: the detectors below share this object
+    refiner.card = dataclasses.replace(refiner.card, combine="replace")
+    first = evaluate_cases(first_model, cases)
     shipped = evaluate_cases(LandmarkDetector(args.model, refine_with=args.refine_with), cases)
-    names = LandmarkDetector(args.model, refine=False).names
+    names = first_model.names
     print(summary("first", score_results(first, names)))
-    print(summary("shipped", score_results(shipped, names)))
+    print(summary("weak-peaks", score_results(shipped, names)))
     positions = []
     for one, two in zip(first, shipped, strict=True):
         both = np.isfinite(one.found).all(-1) & np.isfinite(two.found).all(-1)
         positions.append(dataclasses.replace(one, found=np.where(both[..., None], two.found, one.found)))
     print(summary("positions", score_results(positions, names)))
-    refiner = load_model(args.refine_with)
-    strict = dataclasses.replace(refiner.card, threshold=LandmarkDetector(args.model, refine=False).model.card.threshold)
-    refiner.card = strict  # crops only where the first model is sure
+    refiner.card = dataclasses.replace(refiner.card, threshold=first_model.model.card.threshold)  # only where sure
     veto = evaluate_cases(LandmarkDetector(args.model, refine_with=args.refine_with), cases)
     print(summary("veto", score_results(veto, names)))
 

@@ -71,3 +71,23 @@ def test_bad_points_raise(bad):
 def test_bad_spacing_raises():
     with pytest.raises(ValueError, match="positive"):
         axis_crop(tilted_points(0.0), (0.0, 1.0), 1.0, (64, 64))
+
+
+def test_paste_brings_crop_values_back_onto_the_original_window():
+    shape = (200, 240)
+    rows, cols = np.mgrid[0:shape[0], 0:shape[1]]
+    smooth = (np.sin(rows / 9.0) + np.cos(cols / 11.0)).astype(np.float32)  # varies slowly: bilinear is near exact
+    crop = axis_crop(tilted_points(25.0), (1.4, 1.4), 1.0, (96, 80))
+    row0, col0, row1, col1 = crop.bounds(shape)
+    inside = crop.to_model(np.stack([rows, cols], axis=-1).astype(float))
+    covered = ((inside >= 1) & (inside <= np.array(crop.model_shape) - 2)).all(axis=-1)
+    on_rows, on_cols = np.nonzero(covered)
+    assert on_rows.min() >= row0 and on_rows.max() < row1 and on_cols.min() >= col0 and on_cols.max() < col1
+    assert (row1 - row0) * (col1 - col0) < 0.5 * shape[0] * shape[1]  # a window, not the whole image
+    pasted = crop.paste(crop.sample(smooth), (row1 - row0, col1 - col0), fill=-9.0, origin=(row0, col0))
+    window_covered = covered[row0:row1, col0:col1]
+    np.testing.assert_allclose(pasted[window_covered], smooth[row0:row1, col0:col1][window_covered], atol=0.02)
+    assert (pasted[~((inside >= -1) & (inside <= np.array(crop.model_shape))).all(axis=-1)[row0:row1, col0:col1]]
+            == -9.0).all()
+    with pytest.raises(ValueError, match="crop-grid array"):
+        crop.paste(smooth, shape)

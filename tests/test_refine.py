@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from model_factory import make_spot_series, make_test_model, render_spots
@@ -121,3 +123,35 @@ def test_a_refined_point_that_jumps_keeps_the_first_point(spot_models):
     np.testing.assert_array_equal(refined[0, 0], rough[0, 0])
     refined, which = refine_points(refiner, images, np.asarray(series.pixel_spacing), rough, series.landmark_names)
     assert which[0].all() and distance_mm(refined[0, 0], series.points[0, 0], series.pixel_spacing) < 0.3
+
+
+def test_refinement_models_chain_and_an_averaging_stage_meets_halfway(spot_models):
+    from inline_ai.model_check import check_card
+
+    make_test_model(spot_models, name="spots_second", input_size=(144, 112), pixel_size_mm=1.0, threshold=0.05,
+                    crop="lv_axis", combine="average")
+    card = json.loads((spot_models / "spots_refine.json").read_text())
+    (spot_models / "spots_refine.json").write_text(json.dumps(card | {"refine_with": "spots_second.json"}))
+    series = make_spot_series(view_family="lax", phases=2)
+    images = np.stack([render_spots(SHAPE, p, series.pixel_spacing) for p in series.points])
+    chained = LandmarkDetector(spot_models / "spots_coarse.json")
+    assert chained.refined_by == "spots_refine + spots_second" and chained.refiner is chained.refiners[0]
+    assert LandmarkDetector(spot_models / "spots_coarse.json", refine_stages=1).refined_by == "spots_refine"
+    assert distance_mm(chained.detect(images, series.pixel_spacing).points, series.points,
+                       series.pixel_spacing).max() < 0.3
+    assert "refined by spots_refine + spots_second" in check_card(spot_models / "spots_coarse.json").message
+    # an averaging stage puts each point halfway between the incoming point and its own reading
+    rough = series.points[:1] + np.array([2.0, -2.0])
+    halfway, _ = refine_points(load_model(spot_models / "spots_second.json"), images[:1],
+                               np.asarray(series.pixel_spacing), rough, series.landmark_names)
+    np.testing.assert_allclose(halfway, (rough + series.points[:1]) / 2, atol=0.2)
+
+
+def test_a_refine_with_chain_that_loops_is_refused(spot_models):
+    card = json.loads((spot_models / "spots_refine.json").read_text())
+    (spot_models / "spots_refine.json").write_text(json.dumps(card | {"refine_with": "spots_refine.json"}))
+    with pytest.raises(ModelError, match="loops"):
+        LandmarkDetector(spot_models / "spots_coarse.json")
+    make_test_model(spot_models, name="odd_combine", combine="median")
+    with pytest.raises(ModelError, match="combine must be one of"):
+        load_model(spot_models / "odd_combine.json")

@@ -42,6 +42,9 @@ def card_section(card: dict[str, Any]) -> str:
     if card.get("crop"):
         lines.append(f"- **Refinement model** ({card['crop']} crop, `inline_ai.crop`): it re-reads the points of a "
                      "first model whose card names it in `refine_with`; it is never run on whole images")
+    if card.get("combine") == "average":
+        lines.append("- Combine `average`: where a point arrives from the stage before, the result is the mean of that "
+                     "point and this model's reading")
     if card.get("refine_with"):
         lines.append(f"- Refined by `{card['refine_with']}`: a second look at finer pixels (`inline_ai.refine`); "
                      "the evaluations below include it unless they say otherwise")
