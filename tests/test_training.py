@@ -462,6 +462,9 @@ def test_config_checks_the_mask_rule():
         config_from_dict({"name": "x", "view_family": "lax", "sources": [], "mask_rule": "sax"})
     with pytest.raises(ValueError, match="mask_rule must be"):
         config_from_dict({"name": "x", "view_family": "sax", "sources": [], "mask_rule": "rv"})
+    with pytest.raises(ValueError, match="crop_incomplete needs"):
+        config_from_dict({"name": "x", "view_family": "sax", "sources": [], "crop": "sax_axis",
+                          "crop_incomplete": True})
     with pytest.raises(ValueError, match="phantom"):
         config_from_dict({"name": "x", "view_family": "sax", "mask_rule": "sax",
                           "sources": [{"path": "x", "phantom": {"subjects": 1}}]})
@@ -501,3 +504,27 @@ def test_tiny_mask_training_exports_a_refiner_the_detector_uses(tmp_path):
     config_path.write_text(json.dumps(config))
     with pytest.raises(ValueError, match="label masks"):
         main([str(config_path), "--run-dir", str(tmp_path / "run2"), "--no-export", "--quiet", "--device", "cpu"])
+
+
+def test_a_mask_model_also_learns_from_images_lacking_a_landmark(tmp_path):
+    from inline_ai.dataset import load_case
+
+    _write_mask_dataset(tmp_path / "data", patients=1)
+    case = load_case(tmp_path / "data" / "mask_p00_c.npz")
+    case.mask[1][case.mask[1] == 1] = 0  # image 1: no RV drawn, so no RV insertion points
+    case.landmarks[1, :2] = np.nan
+    heatmap_crops = prepare_cases([case], case.landmark_names, 1.0, (64, 64), crop="sax_axis")
+    assert len(heatmap_crops) == 1  # a heat-map refinement model needs all three points
+    assert len(prepare_cases([case], case.landmark_names, 1.0, (64, 64), crop="sax_axis", with_masks=True)) == 1
+    with pytest.raises(ValueError, match="crop_incomplete"):
+        prepare_cases([case], case.landmark_names, 1.0, (64, 64), crop="sax_axis", crop_incomplete=True)
+    mask_crops = prepare_cases([case], case.landmark_names, 1.0, (64, 64), crop="sax_axis", with_masks=True,
+                               crop_incomplete=True)
+    assert len(mask_crops) == 2 and np.isnan(mask_crops.points[1, :2]).all()
+    assert 1 not in mask_crops.masks[1] and (mask_crops.masks[1] == 3).any()  # its own mask, cropped
+    # placed by the other slice's insertion points and its own LV centre: the cavity sits where it maps
+    cavity = np.argwhere(mask_crops.masks[1] == 3).mean(axis=0)
+    np.testing.assert_allclose(cavity, mask_crops.points[1, 2], atol=1.0)
+    case.landmarks[0, :2] = np.nan  # no slice of the stack has the insertion points: nothing to place a crop
+    assert len(prepare_cases([case], case.landmark_names, 1.0, (64, 64), crop="sax_axis", with_masks=True,
+                             crop_incomplete=True)) == 0

@@ -72,6 +72,7 @@ class TrainingConfig:
     context_dropout: float = 0.1  # training: chance that each neighbour is blanked (lone images, stack ends)
     crop: str = ""  # "lv_axis" / "sax_axis": a refinement model trained on axis crops (inline_ai.crop)
     mask_rule: str = ""  # "sax": the model learns label masks and its points come from the labels' rule
+    crop_incomplete: bool = False  # mask models: also crop images lacking a landmark (placed by a stack neighbour)
     init_from: Path | None = None
     seed: int = 0
     augment: AugmentSettings = field(default_factory=AugmentSettings)
@@ -167,6 +168,8 @@ def config_from_dict(raw: dict[str, Any], config_path: Path | None = None) -> Tr
         raise ValueError(f"mask_rule must be one of {MASK_RULES}, got {config.mask_rule!r}")
     if config.mask_rule and config.view_family != "sax":
         raise ValueError("mask_rule 'sax' needs a short-axis model (view_family: sax)")
+    if config.crop_incomplete and not (config.mask_rule and config.crop):
+        raise ValueError("crop_incomplete needs a mask model on crops (mask_rule and crop)")
     if config.mask_rule and any(source.phantom is not None for source in sources):
         raise ValueError("a mask model trains on datasets with label masks, not on phantom sources")
     multiple = 2 ** (config.depth - 1)

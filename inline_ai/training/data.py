@@ -166,15 +166,21 @@ def prepare_cases(
     kind: str = "real",
     crop: str = "",
     with_masks: bool = False,
+    crop_incomplete: bool = False,
 ) -> PreparedSet:
     """Normalise and resample every image of ``cases``; landmarks are reordered to ``landmark_names``.
 
     ``crop`` (``"lv_axis"``, ``"sax_axis"``) takes each image's axis crop (``inline_ai.crop``) around its
     true points instead of the whole image, for a refinement model; images lacking a landmark are left out.
-    ``with_masks`` also resamples each case's label mask (every case must have one), class by class.
+    ``with_masks`` also resamples each case's label mask (every case must have one), class by class. A mask
+    model decides presence, so ``crop_incomplete`` (masks and a crop only) also crops images lacking a
+    landmark: placed by the nearest slice of the same stack that has the crop's landmarks (the image's
+    own points kept where it has them); their missing points stay NaN.
     """
     if crop not in CROP_KINDS:
         raise ValueError(f"crop must be one of {CROP_KINDS}, got {crop!r}")
+    if crop_incomplete and not (crop and with_masks):
+        raise ValueError("crop_incomplete is for a mask model's crops (a crop and with_masks)")
     axis_order = [list(landmark_names).index(name) for name in CROP_LANDMARKS[crop]] if crop else []
     images, points, patients, case_ids, views, stacks, positions, masks = [], [], [], [], [], [], [], []
     for case in cases:
@@ -189,9 +195,14 @@ def prepare_cases(
                 if source >= 0:
                     case_points[k] = case.landmarks[index, source]
             if crop:
-                if not np.isfinite(case_points).all():
-                    continue
-                region = axis_crop(case_points[axis_order], case.pixel_spacing, pixel_size_mm, work_size)
+                placing = case_points[axis_order]
+                if not np.isfinite(placing).all():
+                    if not crop_incomplete:
+                        continue
+                    placing = _borrowed_axis(case, index, order, axis_order, placing)
+                    if placing is None:
+                        continue
+                region = axis_crop(placing, case.pixel_spacing, pixel_size_mm, work_size)
                 pixels, mapped = region.sample(normalise_or_blank(case.image[index])), region.to_model(case_points)
                 if with_masks:
                     masks.append(resample_labels(case.mask[index], region.sample))
@@ -226,6 +237,24 @@ def prepare_cases(
     )
 
 
+def _borrowed_axis(case: LandmarkCase, index: int, order: Sequence[int], axis_order: Sequence[int],
+                   own: np.ndarray) -> np.ndarray | None:
+    """Crop points for an image lacking some of them: the nearest slice of the same stack (same case and
+    phase) with all of them, its points replaced by the image's own where it has them; None without one."""
+    phases = case.phase if case.phase is not None else np.zeros(case.image.shape[0], dtype=str)
+    positions = case.slice_index if case.slice_index is not None else np.arange(case.image.shape[0])
+    sources = [order[k] for k in axis_order]
+    if min(sources) < 0:
+        return None
+    complete = [n for n in range(case.image.shape[0])
+                if phases[n] == phases[index] and np.isfinite(case.landmarks[n, sources]).all()]
+    if not complete:
+        return None
+    nearest = min(complete, key=lambda n: abs(int(positions[n]) - int(positions[index])))
+    borrowed = np.asarray(case.landmarks[nearest, sources], dtype=np.float64)
+    return np.where(np.isfinite(own), own, borrowed)
+
+
 def _resampled(plane: np.ndarray, spacing: Sequence[float], pixel_size_mm: float, size: tuple[int, int]) -> np.ndarray:
     return resample_to_grid(plane, spacing, pixel_size_mm, size)[0]
 
@@ -247,14 +276,15 @@ def prepare_directory(
     views: Sequence[str] | None = None,
     crop: str = "",
     with_masks: bool = False,
+    crop_incomplete: bool = False,
 ) -> PreparedSet:
-    """Prepare every case of a landmark dataset directory (optionally only some views; ``crop`` and
-    ``with_masks`` as :func:`prepare_cases`)."""
+    """Prepare every case of a landmark dataset directory (optionally only some views; ``crop``,
+    ``with_masks`` and ``crop_incomplete`` as :func:`prepare_cases`)."""
     cases = (load_case(path) for path in list_cases(directory))
     if views is not None:
         allowed = set(views)
         cases = (case for case in cases if case.view in allowed)
-    return prepare_cases(cases, landmark_names, pixel_size_mm, work_size, kind, crop, with_masks)
+    return prepare_cases(cases, landmark_names, pixel_size_mm, work_size, kind, crop, with_masks, crop_incomplete)
 
 
 def split_patients(

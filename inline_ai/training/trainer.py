@@ -109,7 +109,7 @@ def load_sources(config: TrainingConfig, workers: int | None = None) -> list[Pre
             else:
                 prepared = prepare_directory(source.path, config.landmark_names, config.pixel_size_mm,
                                              config.work_size, source.kind, source.views, config.crop,
-                                             with_masks=bool(config.mask_rule))
+                                             with_masks=bool(config.mask_rule), crop_incomplete=config.crop_incomplete)
             if cache is not None:
                 prepared.save(cache)
         if source.views is not None:
