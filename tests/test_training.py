@@ -314,10 +314,21 @@ def test_prepared_set_keeps_stacks_through_save_subset_and_concatenate(tmp_path)
     assert joined.neighbours().tolist() == [[-1, 1], [0, 2], [1, -1], [-1, 5], [-1, -1], [3, -1]]
 
 
+def _train_tiny(tmp_path: Path, config: dict) -> Path:
+    """Write ``config`` as a YAML (JSON) file, train and export it; return the models folder."""
+    from inline_ai.training.cli import main
+
+    config_path = tmp_path / "tiny.yaml"
+    config_path.write_text(json.dumps(config))
+    models = tmp_path / "models"
+    assert main([str(config_path), "--run-dir", str(tmp_path / "run"), "--export-dir", str(models), "--quiet",
+                 "--device", "cpu"]) == 0
+    return models
+
+
 def test_tiny_context_training_exports_a_three_channel_model_the_detector_feeds(tmp_path):
     from inline_ai.detector import LandmarkDetector
     from inline_ai.runtime import clear_model_cache, load_model
-    from inline_ai.training.cli import main
 
     _write_spot_dataset(tmp_path / "data")
     config = {
@@ -326,11 +337,7 @@ def test_tiny_context_training_exports_a_three_channel_model_the_detector_feeds(
         "context_slices": 1, "sources": [{"path": str(tmp_path / "data"), "kind": "real"}],
         "trained_on": "synthetic: spots (test)", "validated_on": "synthetic: spot patient p03",
     }
-    config_path = tmp_path / "tiny.yaml"
-    config_path.write_text(json.dumps(config))
-    models = tmp_path / "models"
-    assert main([str(config_path), "--run-dir", str(tmp_path / "run"), "--export-dir", str(models), "--quiet",
-                 "--device", "cpu"]) == 0
+    models = _train_tiny(tmp_path, config)
     card = json.loads((models / "tiny_ctx.json").read_text())
     assert card["context_slices"] == 1 and card["export_parity"]["onnx_max_abs_diff"] <= 1e-4
     clear_model_cache()
@@ -485,11 +492,7 @@ def test_tiny_mask_training_exports_a_refiner_the_detector_uses(tmp_path):
         "sources": [{"path": str(tmp_path / "data"), "kind": "real", "prepared": str(tmp_path / "prep.npz")}],
         "trained_on": "synthetic: masks (test)", "validated_on": "synthetic: mask patient p03",
     }
-    config_path = tmp_path / "tiny.yaml"
-    config_path.write_text(json.dumps(config))
-    models = tmp_path / "models"
-    assert main([str(config_path), "--run-dir", str(tmp_path / "run"), "--export-dir", str(models), "--quiet",
-                 "--device", "cpu"]) == 0
+    models = _train_tiny(tmp_path, config)
     log = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert len(log) == 2 and all("val_detection_rate" in record for record in log)
     assert PreparedSet.load(tmp_path / "prep.npz").masks is not None
@@ -501,6 +504,7 @@ def test_tiny_mask_training_exports_a_refiner_the_detector_uses(tmp_path):
     assert LandmarkDetector(models / "spots_sax.json", refine_with=models / "tiny_mask.json").refiner is refiner
     # a prepared set without masks does not feed a mask model
     config["mask_rule"] = ""
+    config_path = tmp_path / "no_masks.yaml"
     config_path.write_text(json.dumps(config))
     with pytest.raises(ValueError, match="label masks"):
         main([str(config_path), "--run-dir", str(tmp_path / "run2"), "--no-export", "--quiet", "--device", "cpu"])
