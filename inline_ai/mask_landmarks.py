@@ -39,6 +39,17 @@ class MaskLandmarks:
     lv_centre: np.ndarray | None
     rv_ends: np.ndarray | None
 
+    def points(self, reference: np.ndarray | None = None) -> np.ndarray:
+        """``[3, 2]`` in SAX landmark order (anterior RVI, inferior RVI, LV centre), NaN where absent; the
+        two ends are ordered like ``reference``'s first two points when those are given and finite."""
+        out = np.full((3, 2), np.nan)
+        if self.lv_centre is not None:
+            out[2] = self.lv_centre
+        if self.rv_ends is not None:
+            known = reference is not None and bool(np.isfinite(reference[:2]).all())
+            out[:2] = order_like(self.rv_ends, reference[:2]) if known else self.rv_ends
+        return out
+
 
 def contact_pixels(mask: np.ndarray, reach: int = CONTACT_REACH) -> np.ndarray:
     """LV myocardium pixels within ``reach`` 4-connected steps of the RV cavity, as (row, col) ``[M, 2]`` floats."""

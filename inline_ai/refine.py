@@ -24,7 +24,7 @@ import numpy as np
 
 from inline_ai.crop import CROP_LANDMARKS, AxisCrop, axis_crop
 from inline_ai.landmarks import SAX_LANDMARKS
-from inline_ai.mask_landmarks import crop_mask_landmarks, order_like
+from inline_ai.mask_landmarks import crop_mask_landmarks
 from inline_ai.measures import distance_mm
 from inline_ai.normalise import normalise
 from inline_ai.points import extract_points
@@ -52,14 +52,9 @@ def mask_rule_points(probabilities: np.ndarray, crop: AxisCrop, shape: tuple[int
     """Points ``[K, 2]`` (original grid, ``names`` order) read by the SAX mask rule from a mask model's class
     probabilities on ``crop``; the RV insertion ends are named after the nearer first-model points (the
     first model tells anterior from inferior); NaN where the rule finds nothing."""
-    names = list(names)
-    found = crop_mask_landmarks(probabilities, crop, shape)
+    sax_order = [list(names).index(name) for name in SAX_LANDMARKS]
     out = np.full((len(names), 2), np.nan)
-    anterior, inferior, centre = (names.index(name) for name in SAX_LANDMARKS)
-    if found.lv_centre is not None:
-        out[centre] = found.lv_centre
-    if found.rv_ends is not None:
-        out[[anterior, inferior]] = order_like(found.rv_ends, first[[anterior, inferior]])
+    out[sax_order] = crop_mask_landmarks(probabilities, crop, shape).points(first[sax_order])
     return out
 
 

@@ -30,15 +30,18 @@ def render_heatmaps(points: torch.Tensor, height: int, width: int, sigma_px: flo
     d_row = (rows - safe[..., 0, None, None]) ** 2
     d_col = (cols - safe[..., 1, None, None]) ** 2
     gaussians = torch.exp(-(d_row + d_col) / (2.0 * sigma_px**2)) * present[..., None, None].to(dtype)
-    background = torch.clamp(1.0 - gaussians.sum(dim=1, keepdim=True), min=0.0)
-    maps = torch.cat([background, gaussians], dim=1)
-    return maps / maps.sum(dim=1, keepdim=True).clamp_min(1e-8)
+    return with_background(gaussians)
 
 
 def mask_targets(classes: torch.Tensor) -> torch.Tensor:
     """Targets ``[B, L, H, W]`` from moved one-hot class channels (channel 0 background): where the move
     left the source frame (all channels 0) or blended classes, background takes up the rest of 1."""
-    classes = classes.float().clamp(0.0, 1.0)
-    background = torch.clamp(1.0 - classes[:, 1:].sum(dim=1, keepdim=True), min=0.0)
-    maps = torch.cat([background, classes[:, 1:]], dim=1)
+    return with_background(classes.float().clamp(0.0, 1.0)[:, 1:])
+
+
+def with_background(foreground: torch.Tensor) -> torch.Tensor:
+    """``[B, 1 + K, H, W]``: background ``max(0, 1 - sum of the K foreground channels)`` first, then every
+    pixel divided by its sum."""
+    background = torch.clamp(1.0 - foreground.sum(dim=1, keepdim=True), min=0.0)
+    maps = torch.cat([background, foreground], dim=1)
     return maps / maps.sum(dim=1, keepdim=True).clamp_min(1e-8)

@@ -19,12 +19,12 @@ from tqdm import tqdm
 
 from inline_ai.context import input_channels
 from inline_ai.mask_landmarks import (
+    CONTACT_REACH,
     MASK_CLASSES,
     MIN_CAVITY_PIXELS,
     MIN_RV_PIXELS,
     largest_regions,
     mask_landmarks,
-    order_like,
 )
 from inline_ai.training.augment import AugmentSettings, augment_batch, augment_with_masks
 from inline_ai.training.config import TrainingConfig
@@ -388,12 +388,8 @@ def mask_points(probabilities: torch.Tensor, reference: torch.Tensor, pixel_size
     out = np.full((labels.shape[0], 3, 2), np.nan, dtype=np.float32)
     for n, label in enumerate(labels):
         found = mask_landmarks(largest_regions(label), MIN_CAVITY_PIXELS * scale**2, MIN_RV_PIXELS * scale**2,
-                               reach=round(2 * scale))
-        if found.lv_centre is not None:
-            out[n, 2] = found.lv_centre
-        if found.rv_ends is not None:
-            out[n, :2] = order_like(found.rv_ends, reference[n, :2]) if np.isfinite(reference[n, :2]).all() \
-                else found.rv_ends
+                               reach=round(CONTACT_REACH * scale))
+        out[n] = found.points(reference[n])
     return torch.from_numpy(out).to(probabilities.device)
 
 
