@@ -472,9 +472,26 @@ def test_config_checks_the_mask_rule():
     with pytest.raises(ValueError, match="crop_incomplete needs"):
         config_from_dict({"name": "x", "view_family": "sax", "sources": [], "crop": "sax_axis",
                           "crop_incomplete": True})
-    with pytest.raises(ValueError, match="phantom"):
-        config_from_dict({"name": "x", "view_family": "sax", "mask_rule": "sax",
-                          "sources": [{"path": "x", "phantom": {"subjects": 1}}]})
+    phantom = config_from_dict({"name": "x", "view_family": "sax", "mask_rule": "sax", "crop": "sax_axis",
+                                "sources": [{"path": "x", "phantom": {"subjects": 1}}]})
+    assert phantom.sources[0].phantom == {"subjects": 1}  # the phantom's label maps train a mask model too
+
+
+def test_phantom_cases_prepare_with_label_maps_the_rule_reads(tmp_path):
+    from inline_ai.landmarks import SAX_LANDMARKS
+    from inline_ai.mask_landmarks import mask_landmarks
+    from inline_ai.training.phantom_source import prepare_phantom
+
+    spec = {"views": ["sax"], "subjects": 1, "first_seed": 7, "phases": "ed_es"}
+    prepared = prepare_phantom(tmp_path, spec, SAX_LANDMARKS, 1.0, (96, 96), workers=1, crop="sax_axis",
+                               with_masks=True)
+    assert prepared.masks is not None and prepared.masks.shape == prepared.images.shape
+    assert set(np.unique(prepared.masks)) == {0, 1, 2, 3}
+    for mask, points in zip(prepared.masks, prepared.points, strict=True):
+        read = mask_landmarks(mask, reach=1).points(points)  # the phantom's own rule, on the crop grid
+        assert np.linalg.norm(read - points, axis=1).max() < 1.5  # within resampling of the true points
+    without = prepare_phantom(tmp_path, spec, SAX_LANDMARKS, 1.0, (96, 96), workers=1, crop="sax_axis")
+    assert without.masks is None and len(without) == len(prepared)
 
 
 def test_tiny_mask_training_exports_a_refiner_the_detector_uses(tmp_path):

@@ -170,8 +170,6 @@ def config_from_dict(raw: dict[str, Any], config_path: Path | None = None) -> Tr
         raise ValueError("mask_rule 'sax' needs a short-axis model (view_family: sax)")
     if config.crop_incomplete and not (config.mask_rule and config.crop):
         raise ValueError("crop_incomplete needs a mask model on crops (mask_rule and crop)")
-    if config.mask_rule and any(source.phantom is not None for source in sources):
-        raise ValueError("a mask model trains on datasets with label masks, not on phantom sources")
     multiple = 2 ** (config.depth - 1)
     if any(size % multiple for size in config.input_size):
         raise ValueError(f"input_size {config.input_size} must be a multiple of {multiple} for depth {config.depth}")

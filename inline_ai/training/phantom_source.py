@@ -57,10 +57,11 @@ def _generate_one(args: tuple) -> str:
 
 
 def _prepare_one(args: tuple):
-    job, directory, names, pixel_size_mm, work_size, crop = args
+    job, directory, names, pixel_size_mm, work_size, crop, with_masks, crop_incomplete = args
     from inline_ai.training.data import prepare_cases
 
-    return prepare_cases([make_case(job, Path(directory))], names, pixel_size_mm, work_size, "synthetic", crop)
+    return prepare_cases([make_case(job, Path(directory))], names, pixel_size_mm, work_size, "synthetic", crop,
+                         with_masks, crop_incomplete)
 
 
 def _pool_map(function, items: list, workers: int | None) -> list:
@@ -79,13 +80,15 @@ def generate_phantom_dataset(directory: str | Path, spec: dict[str, Any], worker
 
 
 def prepare_phantom(directory: str | Path, spec: dict[str, Any], landmark_names: Sequence[str], pixel_size_mm: float,
-                    work_size: tuple[int, int], workers: int | None = None, crop: str = ""):
+                    work_size: tuple[int, int], workers: int | None = None, crop: str = "", with_masks: bool = False,
+                    crop_incomplete: bool = False):
     """Generate (or load) the spec's cases in ``directory`` and prepare them, in parallel workers
-    (``crop`` as ``inline_ai.training.data.prepare_cases``)."""
+    (``crop``, ``with_masks`` and ``crop_incomplete`` as ``inline_ai.training.data.prepare_cases``; the
+    phantom's label maps have the experts' four classes)."""
     from inline_ai.training.data import PreparedSet
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    items = [(job, str(directory), tuple(landmark_names), float(pixel_size_mm), tuple(work_size), crop)
-             for job in phantom_jobs(spec)]
+    items = [(job, str(directory), tuple(landmark_names), float(pixel_size_mm), tuple(work_size), crop, with_masks,
+              crop_incomplete) for job in phantom_jobs(spec)]
     return PreparedSet.concatenate(_pool_map(_prepare_one, items, workers))

@@ -102,7 +102,8 @@ def load_sources(config: TrainingConfig, workers: int | None = None) -> list[Pre
         else:
             if source.phantom is not None:
                 prepared = prepare_phantom(source.path, source.phantom, config.landmark_names, config.pixel_size_mm,
-                                           config.work_size, workers, config.crop)
+                                           config.work_size, workers, config.crop, bool(config.mask_rule),
+                                           config.crop_incomplete)
                 prepared.kind = source.kind
             elif not source.path.is_dir():
                 raise FileNotFoundError(f"data source not found: {source.path}")
