@@ -15,7 +15,7 @@ from inline_ai.geometry import GridTransform, to_model_grid
 from inline_ai.grid_cache import ModelGridCache, Resampled
 from inline_ai.normalise import BlankImageError, normalise
 from inline_ai.points import extract_points
-from inline_ai.refine import check_refiner, refine_points
+from inline_ai.refine import borrow_crop_axes, check_refiner, refine_points
 from inline_ai.runtime import LandmarkModel, ModelError, load_model, refinement_chain, resolve_model
 
 
@@ -71,12 +71,16 @@ class LandmarkDetector:
     When the model's card names a refinement model (``refine_with``; the argument of that name overrides
     it) and ``refine`` is true, a second batched call re-reads the points on axis crops at finer pixels
     (``inline_ai.refine``); a refinement card may name a further one (a chain); ``refine_stages`` keeps
-    only the first stages of the chain.
+    only the first stages of the chain. ``borrow_axes`` shows a mask refiner also the images where the first
+    model found the crop's tip but not its pair, on an axis borrowed from a neighbouring image
+    (:func:`inline_ai.refine.borrow_crop_axes`; off by default: on the real validation patients it added false
+    insertion points at the stack ends).
     """
 
     def __init__(self, model: LandmarkModel | str | Path, device: str = "cpu", threads: int = 2,
                  grid_cache: ModelGridCache | None = None, refine: bool = True,
-                 refine_with: str | Path | None = None, refine_stages: int | None = None):
+                 refine_with: str | Path | None = None, refine_stages: int | None = None,
+                 borrow_axes: bool = False):
         self.model = model if isinstance(model, LandmarkModel) else load_model(model, device, threads)
         if self.model.card.crop:
             raise ModelError(f"{self.model.card.name} is a refinement model (crop {self.model.card.crop!r}): it "
@@ -89,6 +93,7 @@ class LandmarkDetector:
                 check_refiner(self.model, refiner)
                 self.refiners.append(refiner)
         self.pixel_size_mm: float | None = None  # overrides the card's model pixel size when set
+        self.borrow_axes = borrow_axes
         self.grid_cache = grid_cache  # keeps resampled images for the next call (a stack's slices, one by one)
 
     @property
@@ -167,6 +172,9 @@ class LandmarkDetector:
                     weak, _ = extract_points(probabilities, card.channels, self.names, refiner.card.threshold)
                     weak = np.stack([t.to_original(p) for t, p in zip(transforms, weak, strict=True)])
                     candidates = np.where(np.isfinite(points), points, weak)
+                    if self.borrow_axes:
+                        candidates = borrow_crop_axes(candidates, self.names, refiner.card.crop,
+                                                      [image.shape for image in images])
                 points, _ = refine_points(refiner, images, spacings, points, self.names, candidates=candidates)
             timings["refine"] = time.perf_counter() - start
         return Detections(points=points, confidence=confidence, names=self.names, timings=timings)

@@ -230,6 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="use this refinement model (and the ones its card chains) instead of the card's")
     parser.add_argument("--refine-stages", type=int, metavar="N",
                         help="only the first N refinement models of the chain (default all)")
+    parser.add_argument("--borrow-axes", action="store_true",
+                        help="a mask refiner also reads images where the first model found the LV centre but no "
+                             "RV insertion, on a crop borrowed from a neighbouring image (off in the shipped chain)")
     parser.add_argument("--title", help="markdown heading")
     parser.add_argument("--write-card", metavar="KEY",
                         help="store the summary in the model card's metrics under KEY (sha256 unaffected)")
@@ -244,7 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         paths = select_cases(list_cases(args.dataset), args.split_file, args.split)
         detector = LandmarkDetector(args.model, threads=args.threads, refine=not args.no_refine,
-                                    refine_with=args.refine_with, refine_stages=args.refine_stages)
+                                    refine_with=args.refine_with, refine_stages=args.refine_stages,
+                                    borrow_axes=args.borrow_axes)
     except (FileNotFoundError, ValueError, ModelError) as error:
         print(f"inline-ai evaluate: {error}", file=sys.stderr)
         return 2

@@ -58,6 +58,32 @@ def mask_rule_points(probabilities: np.ndarray, crop: AxisCrop, shape: tuple[int
     return out
 
 
+def borrow_crop_axes(candidates: np.ndarray, names: Sequence[str], crop_kind: str,
+                     shapes: Sequence[tuple[int, ...]]) -> np.ndarray:
+    """``candidates`` ``[N, K, 2]`` with the crop's missing pair points filled in where an image has the tip.
+
+    A mask model decides presence itself, but only on images it is shown: where the first model found the
+    crop's tip (the LV centre) but not a pair point (an RV insertion, e.g. at the base), the missing point is
+    placed at the same offset from the tip as in the nearest image of the call (by index, same image shape:
+    a neighbouring slice or phase of the series) that has all three. The borrowed point only places the crop
+    (and names the ends); whether the landmark is there stays the rule's call.
+    """
+    out = np.array(candidates, dtype=np.float64, copy=True)
+    pair = [list(names).index(name) for name in CROP_LANDMARKS[crop_kind][:2]]
+    tip = list(names).index(CROP_LANDMARKS[crop_kind][2])
+    known = np.isfinite(out).all(axis=-1)
+    donors = np.flatnonzero(known[:, pair].all(axis=1) & known[:, tip])
+    for n in np.flatnonzero(known[:, tip] & ~known[:, pair].all(axis=1)):
+        same = [d for d in donors if tuple(shapes[d]) == tuple(shapes[n])]
+        if not same:
+            continue
+        donor = min(same, key=lambda d: abs(int(d) - int(n)))
+        for k in pair:
+            if not known[n, k]:
+                out[n, k] = out[donor, k] - out[donor, tip] + out[n, tip]
+    return out
+
+
 def refine_points(refiner: LandmarkModel, images: Sequence[np.ndarray], spacings: np.ndarray,
                   points: np.ndarray, names: Sequence[str], max_shift_mm: float = MAX_SHIFT_MM,
                   candidates: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -11,7 +11,7 @@ from inline_ai.dataset import list_cases, load_case
 from inline_ai.detector import LandmarkDetector
 from inline_ai.mask_landmarks import crop_mask_landmarks, largest_regions, mask_landmarks, order_like
 from inline_ai.paths import shared_data_dir
-from inline_ai.refine import refine_points
+from inline_ai.refine import borrow_crop_axes, refine_points
 from inline_ai.runtime import ModelCard, ModelError, load_model
 
 SHAPE = (160, 176)
@@ -130,6 +130,24 @@ def test_a_mask_refiner_decides_presence_by_the_rule(tmp_path):
     np.testing.assert_allclose(refined[0, 2], LV, atol=0.1)
     assert np.abs(refined[1] - points).max() <= 1.01  # the rule confirms the weak anterior insertion
     assert np.isnan(refined[2]).all()
+
+
+def test_crops_borrow_the_rv_axis_from_the_nearest_complete_image():
+    candidates = np.full((4, 3, 2), np.nan)
+    candidates[0] = [[10.0, 20.0], [30.0, 22.0], [20.0, 40.0]]  # complete
+    candidates[1, 2] = [25.0, 45.0]  # the LV centre only
+    candidates[2, 1:] = [[33.0, 30.0], [22.0, 48.0]]  # one insertion missing
+    candidates[3] = [[50.0, 60.0], [70.0, 62.0], [60.0, 80.0]]  # complete, but another image size
+    shapes = [(100, 100), (100, 100), (100, 100), (80, 90)]
+    out = borrow_crop_axes(candidates, NAMES, "sax_axis", shapes)
+    np.testing.assert_allclose(out[1], [[15.0, 25.0], [35.0, 27.0], [25.0, 45.0]])  # image 0's offsets
+    np.testing.assert_allclose(out[2], [[12.0, 28.0], [33.0, 30.0], [22.0, 48.0]])  # only the missing one
+    np.testing.assert_array_equal(out[[0, 3]], candidates[[0, 3]])
+    nothing = candidates.copy()
+    nothing[1, 2] = np.nan  # without an LV centre there is nothing to hang the axis on
+    assert np.isnan(borrow_crop_axes(nothing, NAMES, "sax_axis", shapes)[1]).all()
+    alone = borrow_crop_axes(candidates[1:2], NAMES, "sax_axis", shapes[1:2])  # no donor in the call
+    assert np.isnan(alone[0, :2]).all()
 
 
 def test_mask_cards_are_checked(tmp_path):
