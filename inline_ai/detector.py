@@ -85,6 +85,9 @@ class LandmarkDetector:
         if self.model.card.crop:
             raise ModelError(f"{self.model.card.name} is a refinement model (crop {self.model.card.crop!r}): it "
                              "reads crops placed by another model's points; name that model (its card's refine_with)")
+        if self.model.card.mask_rule:
+            raise ModelError(f"{self.model.card.name} is a mask model: its rule cannot tell the anterior RV insertion "
+                             "from the inferior one; name it in a heat-map model's refine_with")
         self.refiners: list[LandmarkModel] = []  # the card's refine_with models, in order (inline_ai.refine)
         if refine:
             start = resolve_model(refine_with) if refine_with is not None else None

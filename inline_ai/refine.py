@@ -23,6 +23,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from inline_ai.crop import CROP_LANDMARKS, AxisCrop, axis_crop
+from inline_ai.geometry import GridTransform, to_model_grid
 from inline_ai.landmarks import SAX_LANDMARKS
 from inline_ai.mask_landmarks import crop_mask_landmarks
 from inline_ai.measures import distance_mm
@@ -36,15 +37,16 @@ MAX_SHIFT_MM = 10.0
 def check_refiner(first: LandmarkModel, refiner: LandmarkModel) -> None:
     """Raise :class:`ModelError` unless ``refiner`` can refine ``first``'s points."""
     card = refiner.card
-    if card.crop not in CROP_LANDMARKS:
+    if card.crop not in CROP_LANDMARKS and not (card.mask_rule and not card.crop):
         raise ModelError(f"{card.name}: a refinement model needs a crop ({', '.join(CROP_LANDMARKS)}), "
                          f"its card says {card.crop!r}")
     if card.context_slices:
         raise ModelError(f"{card.name}: a refinement model takes one image, not neighbouring slices")
-    needed = CROP_LANDMARKS[card.crop]
+    needed = CROP_LANDMARKS.get(card.crop, ())
     if not set(needed) <= set(first.card.landmark_names) or set(card.landmark_names) != set(first.card.landmark_names):
         raise ModelError(f"{card.name}: refines {list(card.landmark_names)}, but {first.card.name} finds "
-                         f"{list(first.card.landmark_names)} (a {card.crop} crop needs {list(needed)})")
+                         f"{list(first.card.landmark_names)} (a {card.crop or 'whole-image'} model needs "
+                         f"{list(needed or card.landmark_names)})")
 
 
 def mask_rule_points(probabilities: np.ndarray, crop: AxisCrop, shape: tuple[int, int], first: np.ndarray,
@@ -56,6 +58,35 @@ def mask_rule_points(probabilities: np.ndarray, crop: AxisCrop, shape: tuple[int
     out = np.full((len(names), 2), np.nan)
     out[sax_order] = crop_mask_landmarks(probabilities, crop, shape).points(first[sax_order])
     return out
+
+
+def grid_crop(transform: GridTransform) -> AxisCrop:
+    """A whole-image model grid as an :class:`AxisCrop` (no rotation), so crop-grid outputs paste back alike."""
+    return AxisCrop(centre=transform.original_centre, matrix=np.diag(np.asarray(transform.step, dtype=np.float64)),
+                    model_shape=transform.model_shape)
+
+
+def whole_image_mask_points(refiner: LandmarkModel, images: Sequence[np.ndarray], spacings: np.ndarray,
+                            points: np.ndarray, names: list[str], references: np.ndarray
+                            ) -> tuple[np.ndarray, np.ndarray]:
+    """A whole-image mask model (card ``mask_rule`` without ``crop``) on every image: the rule's points on each
+    image's own grid, the RV insertion ends named after ``references`` (the first model's points or best guesses;
+    where those lack an insertion point the ends keep the rule's order). Returns ``(points, refined)`` as
+    :func:`refine_points`."""
+    card = refiner.card
+    batch, crops = [], []
+    for image, spacing in zip(images, spacings, strict=True):
+        pixels, transform = to_model_grid(normalise(image), tuple(spacing), card.pixel_size_mm, card.input_size)
+        batch.append(pixels)
+        crops.append(grid_crop(transform))
+    probabilities = refiner.predict(np.stack(batch)[:, None])
+    out = np.array(points, dtype=np.float64, copy=True)
+    for n, (p, crop) in enumerate(zip(probabilities, crops, strict=True)):
+        out[n] = mask_rule_points(p, crop, images[n].shape, references[n], names)
+        if card.combine == "average":
+            both = np.isfinite(out[n]).all(-1) & np.isfinite(points[n]).all(-1)
+            out[n, both] = (out[n, both] + points[n, both]) / 2.0
+    return out, np.ones(points.shape[:2], dtype=bool)
 
 
 def borrow_crop_axes(candidates: np.ndarray, names: Sequence[str], crop_kind: str,
@@ -98,6 +129,8 @@ def refine_points(refiner: LandmarkModel, images: Sequence[np.ndarray], spacings
     card = refiner.card
     spacings = np.broadcast_to(np.asarray(spacings, dtype=np.float64), (len(images), 2))
     place = points if candidates is None else np.asarray(candidates, dtype=np.float64)
+    if not card.crop:
+        return whole_image_mask_points(refiner, images, spacings, points, names, place)
     axis_order = [names.index(name) for name in CROP_LANDMARKS[card.crop]]
     refined = np.zeros(points.shape[:2], dtype=bool)
     complete = np.flatnonzero(np.isfinite(place[:, axis_order]).all(axis=(1, 2)))

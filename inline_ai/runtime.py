@@ -162,9 +162,9 @@ class ModelCard:
         if mask_rule not in MASK_RULES:
             problems.append(f"mask_rule must be one of {MASK_RULES}, got {mask_rule!r}")
         elif mask_rule and (tuple(channels if isinstance(channels, (list, tuple)) else ()) != MASK_CLASSES
-                            or data["view_family"] != "sax" or not crop):
-            problems.append(f"a mask model (mask_rule {mask_rule!r}) is a short-axis refinement model (a crop) "
-                            f"with channels {list(MASK_CLASSES)}")
+                            or data["view_family"] != "sax" or crop not in ("", "sax_axis")):
+            problems.append(f"a mask model (mask_rule {mask_rule!r}) is a short-axis refinement model (a sax_axis "
+                            f"crop, or the whole image) with channels {list(MASK_CLASSES)}")
         unknown = set(thresholds) - set(channels if isinstance(channels, (list, tuple)) else [])
         if unknown:
             problems.append(f"thresholds name unknown channels {sorted(unknown)}")

@@ -150,13 +150,36 @@ def test_crops_borrow_the_rv_axis_from_the_nearest_complete_image():
     assert np.isnan(alone[0, :2]).all()
 
 
+def test_a_whole_image_mask_refiner_reads_every_image_by_the_rule(tmp_path):
+    make_band_mask_model(tmp_path, name="whole_mask", input_size=(176, 192), pixel_size_mm=1.5, crop="")
+    refiner = load_model(tmp_path / "whole_mask.json")
+    assert refiner.card.crop == "" and refiner.card.mask_rule == "sax"
+    mask = sax_label_mask(SHAPE, LV, RV)
+    points = truth(mask)
+    no_rv = np.where(mask == 1, 0, mask)
+    images = [render_mask_image(mask), render_mask_image(no_rv), render_mask_image(mask)]
+    first = np.full((3, 3, 2), np.nan)  # the first model found nothing anywhere...
+    references = np.stack([points[[1, 0, 2]] + 3.0, points + 3.0, points + 3.0])  # ...its best guesses order the ends
+    refined, which = refine_points(refiner, images, np.asarray(SPACING), first, NAMES, candidates=references)
+    assert which.all()  # a whole-image model reads every image: no crop to place
+    np.testing.assert_allclose(refined[0], points[[1, 0, 2]], atol=1.01)  # ends named after the references
+    assert np.isnan(refined[1, :2]).all() and np.abs(refined[1, 2] - LV).max() < 0.5  # no RV: no insertions
+    np.testing.assert_allclose(refined[2], points, atol=1.01)
+
+
+def test_a_mask_model_is_not_a_first_model(tmp_path):
+    make_band_mask_model(tmp_path, name="whole_mask", crop="")
+    with pytest.raises(ModelError, match="anterior RV insertion"):
+        LandmarkDetector(tmp_path / "whole_mask.json")
+
+
 def test_mask_cards_are_checked(tmp_path):
     make_band_mask_model(tmp_path)
     card = ModelCard.from_json(tmp_path / "test_sax_mask.json").__dict__
     base = {k: v for k, v in card.items() if k != "path"} | {"input_size": [96, 96]}
     base["views"], base["channels"] = list(base["views"]), list(base["channels"])
     for change, message in (({"mask_rule": "lax"}, "mask_rule must be one of"),
-                            ({"crop": ""}, "refinement model"),
+                            ({"crop": "lv_axis"}, "refinement model"),
                             ({"channels": ["background", *NAMES]}, "refinement model"),
                             ({"view_family": "lax", "crop": "lv_axis"}, "refinement model")):
         with pytest.raises(ModelError, match=message):
