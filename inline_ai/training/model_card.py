@@ -42,6 +42,9 @@ def card_section(card: dict[str, Any]) -> str:
     if card.get("crop"):
         lines.append(f"- **Refinement model** ({card['crop']} crop, `inline_ai.crop`): it re-reads the points of a "
                      "first model whose card names it in `refine_with`; it is never run on whole images")
+    elif card.get("mask_rule"):
+        lines.append("- **Refinement model** (whole image): it reads every image after a heat-map model whose card "
+                     "names it in `refine_with`, whose best guesses tell the anterior RV insertion from the inferior")
     if card.get("combine") == "average":
         lines.append("- Combine `average`: where a point arrives from the stage before, the result is the mean of that "
                      "point and this model's reading")
