@@ -60,6 +60,17 @@ def mask_rule_points(probabilities: np.ndarray, crop: AxisCrop, shape: tuple[int
     return out
 
 
+def combined(mode: str, read: np.ndarray, incoming: np.ndarray) -> np.ndarray:
+    """A mask stage's points ``[K, 2]``: its own reading (presence is its call); with ``mode`` ``"average"``,
+    where a point was already there, the mean of both readings."""
+    if mode != "average":
+        return read
+    out = np.array(read, dtype=np.float64, copy=True)
+    both = np.isfinite(read).all(-1) & np.isfinite(incoming).all(-1)
+    out[both] = (read[both] + incoming[both]) / 2.0
+    return out
+
+
 def grid_crop(transform: GridTransform) -> AxisCrop:
     """A whole-image model grid as an :class:`AxisCrop` (no rotation), so crop-grid outputs paste back alike."""
     return AxisCrop(centre=transform.original_centre, matrix=np.diag(np.asarray(transform.step, dtype=np.float64)),
@@ -82,10 +93,7 @@ def whole_image_mask_points(refiner: LandmarkModel, images: Sequence[np.ndarray]
     probabilities = refiner.predict(np.stack(batch)[:, None])
     out = np.array(points, dtype=np.float64, copy=True)
     for n, (p, crop) in enumerate(zip(probabilities, crops, strict=True)):
-        out[n] = mask_rule_points(p, crop, images[n].shape, references[n], names)
-        if card.combine == "average":
-            both = np.isfinite(out[n]).all(-1) & np.isfinite(points[n]).all(-1)
-            out[n, both] = (out[n, both] + points[n, both]) / 2.0
+        out[n] = combined(card.combine, mask_rule_points(p, crop, images[n].shape, references[n], names), points[n])
     return out, np.ones(points.shape[:2], dtype=bool)
 
 
@@ -142,10 +150,7 @@ def refine_points(refiner: LandmarkModel, images: Sequence[np.ndarray], spacings
     probabilities = refiner.predict(batch)
     if card.mask_rule:  # the labels' rule decides presence and position on every crop it reads
         for p, crop, n in zip(probabilities, crops, complete, strict=True):
-            out[n] = mask_rule_points(p, crop, images[n].shape, place[n], names)
-            if card.combine == "average":  # where a point was already there, the mean of both readings
-                both = np.isfinite(out[n]).all(-1) & np.isfinite(points[n]).all(-1)
-                out[n, both] = (out[n, both] + points[n, both]) / 2.0
+            out[n] = combined(card.combine, mask_rule_points(p, crop, images[n].shape, place[n], names), points[n])
             refined[n] = True
         return out, refined
     thresholds = {name: card.threshold_for(name) for name in names}
