@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from inline_ai.context import Context
-from inline_ai.geometry import GridTransform, to_model_grid
+from inline_ai.geometry import GridTransform
 from inline_ai.grid_cache import ModelGridCache, Resampled
-from inline_ai.normalise import BlankImageError, normalise
+from inline_ai.normalise import BlankImageError, normalised_grid
 from inline_ai.points import extract_points
 from inline_ai.refine import borrow_crop_axes, check_refiner, refine_points
 from inline_ai.runtime import LandmarkModel, ModelError, load_model, refinement_chain, resolve_model
@@ -27,12 +27,6 @@ class Detections:
     confidence: np.ndarray  # [N, K] peak probability
     names: tuple[str, ...]
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
-
-
-def normalised_grid(pixels: np.ndarray, spacing: tuple[float, float], pixel_size_mm: float,
-                    input_size: tuple[int, int]) -> Resampled:
-    """:func:`normalise` then :func:`inline_ai.geometry.to_model_grid`."""
-    return to_model_grid(normalise(pixels), spacing, pixel_size_mm, input_size)
 
 
 def model_input(pixels: np.ndarray, spacing: tuple[float, float], pixel_size_mm: float, input_size: tuple[int, int],

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from inline_ai.geometry import GridTransform, to_model_grid
+
 NORMALISATION_PERCENTILE = 99.5
 NORMALISED_MAX = 2.0
 
@@ -30,3 +32,9 @@ def normalise_or_blank(pixels: np.ndarray) -> np.ndarray:
         return normalise(pixels)
     except BlankImageError:
         return np.zeros(np.shape(pixels), dtype=np.float32)
+
+
+def normalised_grid(pixels: np.ndarray, spacing: tuple[float, float], pixel_size_mm: float,
+                    input_size: tuple[int, int]) -> tuple[np.ndarray, GridTransform]:
+    """:func:`normalise` then :func:`inline_ai.geometry.to_model_grid`: a whole-image model's input."""
+    return to_model_grid(normalise(pixels), spacing, pixel_size_mm, input_size)

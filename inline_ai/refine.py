@@ -13,7 +13,9 @@ on the crop, and the points are read off it, on the image's own grid, by the rul
 labels (``inline_ai.mask_landmarks``). Since that rule *defines* the labels, presence too is its call on
 every image it reads (an RV under 30 pixels or touching the septum over less than 20 degrees has no
 insertion points), and its crops are placed by the first model's peaks down to the mask card's
-``threshold``, so a landmark the first model found only weakly can still be confirmed.
+``threshold``, so a landmark the first model found only weakly can still be confirmed. A mask model
+without a crop reads every whole image instead (no crop to place); the first model's best guesses only
+name the two RV insertion ends.
 """
 
 from __future__ import annotations
@@ -23,11 +25,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from inline_ai.crop import CROP_LANDMARKS, AxisCrop, axis_crop
-from inline_ai.geometry import GridTransform, to_model_grid
+from inline_ai.geometry import GridTransform
 from inline_ai.landmarks import SAX_LANDMARKS
 from inline_ai.mask_landmarks import crop_mask_landmarks
 from inline_ai.measures import distance_mm
-from inline_ai.normalise import normalise
+from inline_ai.normalise import normalise, normalised_grid
 from inline_ai.points import extract_points
 from inline_ai.runtime import LandmarkModel, ModelError
 
@@ -87,7 +89,7 @@ def whole_image_mask_points(refiner: LandmarkModel, images: Sequence[np.ndarray]
     card = refiner.card
     batch, crops = [], []
     for image, spacing in zip(images, spacings, strict=True):
-        pixels, transform = to_model_grid(normalise(image), tuple(spacing), card.pixel_size_mm, card.input_size)
+        pixels, transform = normalised_grid(image, tuple(spacing), card.pixel_size_mm, card.input_size)
         batch.append(pixels)
         crops.append(grid_crop(transform))
     probabilities = refiner.predict(np.stack(batch)[:, None])
