@@ -171,6 +171,12 @@ def test_a_mask_model_is_not_a_first_model(tmp_path):
     make_band_mask_model(tmp_path, name="whole_mask", crop="")
     with pytest.raises(ModelError, match="anterior RV insertion"):
         LandmarkDetector(tmp_path / "whole_mask.json")
+    make_test_model(tmp_path, name="spots_lax", view_family="lax")
+    with pytest.raises(ModelError, match="whole-image model needs"):  # SAX points cannot refine long-axis ones
+        LandmarkDetector(tmp_path / "spots_lax.json", refine_with=tmp_path / "whole_mask.json")
+    make_test_model(tmp_path, name="spots_sax", view_family="sax")
+    detector = LandmarkDetector(tmp_path / "spots_sax.json", refine_with=tmp_path / "whole_mask.json")
+    assert detector.refined_by == "whole_mask"
 
 
 def test_mask_cards_are_checked(tmp_path):
