@@ -169,7 +169,7 @@ class LandmarkDetector:
                     weak, _ = extract_points(probabilities, card.channels, self.names, refiner.card.threshold)
                     weak = np.stack([t.to_original(p) for t, p in zip(transforms, weak, strict=True)])
                     candidates = np.where(np.isfinite(points), points, weak)
-                    if self.borrow_axes:
+                    if self.borrow_axes and refiner.card.crop:  # a whole-image stage places no crops
                         candidates = borrow_crop_axes(candidates, self.names, refiner.card.crop,
                                                       [image.shape for image in images])
                 points, _ = refine_points(refiner, images, spacings, points, self.names, candidates=candidates)

@@ -177,6 +177,11 @@ def test_a_mask_model_is_not_a_first_model(tmp_path):
     make_test_model(tmp_path, name="spots_sax", view_family="sax")
     detector = LandmarkDetector(tmp_path / "spots_sax.json", refine_with=tmp_path / "whole_mask.json")
     assert detector.refined_by == "whole_mask"
+    mask = sax_label_mask(SHAPE, LV, RV)
+    borrowing = LandmarkDetector(tmp_path / "spots_sax.json", refine_with=tmp_path / "whole_mask.json",
+                                 borrow_axes=True)  # borrowing only places crops: a whole-image stage has none
+    found = borrowing.detect([render_mask_image(mask)], SPACING).points[0]
+    np.testing.assert_allclose(found[2], LV, atol=1.0)  # the whole-image rule's LV centre
 
 
 def test_mask_cards_are_checked(tmp_path):
