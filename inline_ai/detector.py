@@ -80,8 +80,9 @@ class LandmarkDetector:
             raise ModelError(f"{self.model.card.name} is a refinement model (crop {self.model.card.crop!r}): it "
                              "reads crops placed by another model's points; name that model (its card's refine_with)")
         if self.model.card.mask_rule:
-            raise ModelError(f"{self.model.card.name} is a mask model: its rule cannot tell the anterior RV insertion "
-                             "from the inferior one; name it in a heat-map model's refine_with")
+            raise ModelError(f"{self.model.card.name} is a mask model: its rule needs a heat-map model's points (the "
+                             "SAX rule cannot tell the anterior RV insertion from the inferior one, the apex rule "
+                             "needs the valve points); name it in a heat-map model's refine_with")
         self.refiners: list[LandmarkModel] = []  # the card's refine_with models, in order (inline_ai.refine)
         if refine:
             start = resolve_model(refine_with) if refine_with is not None else None
@@ -165,7 +166,7 @@ class LandmarkDetector:
             start = time.perf_counter()
             for refiner in self.refiners:
                 candidates = None
-                if refiner.card.mask_rule:  # a mask model's crops also go where the first model's peaks are weak
+                if refiner.card.mask_rule == "sax":  # its crops also go where the first model's peaks are weak
                     weak, _ = extract_points(probabilities, card.channels, self.names, refiner.card.threshold)
                     weak = np.stack([t.to_original(p) for t, p in zip(transforms, weak, strict=True)])
                     candidates = np.where(np.isfinite(points), points, weak)

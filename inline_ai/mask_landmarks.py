@@ -23,7 +23,10 @@ from scipy import ndimage
 
 from inline_ai.crop import AxisCrop
 
-MASK_RULES = ("", "sax")  # "" = a heat-map model; "sax" = a mask model whose points come from this rule
+MASK_RULES = ("", "sax", "lax")  # "" = a heat-map model; else a mask model whose points come from a rule:
+# "sax" this module's rule, "lax" the apex rule (inline_ai.apex_rule; the valve points stay the incoming ones)
+MASK_RULE_VIEWS = {"sax": "sax", "lax": "lax"}  # the view family each rule reads
+MASK_RULE_CROPS = {"sax": ("", "sax_axis"), "lax": ("lv_axis",)}  # the crops each rule reads ("" = whole image)
 MASK_CLASSES: tuple[str, ...] = ("background", "rv_cavity", "lv_myocardium", "lv_cavity")  # label = index
 LABEL_RV_CAVITY, LABEL_LV_MYOCARDIUM, LABEL_LV_CAVITY = 1, 2, 3
 MIN_CAVITY_PIXELS = 10

@@ -8,6 +8,10 @@ under the refinement card's threshold, or that lands more than :data:`MAX_SHIFT_
 point (a second look corrects millimetres; a jump means it latched onto something else), keeps the
 first model's point. Presence never changes here.
 
+A long-axis refinement model may segment the LV instead (card ``mask_rule: lax``): the apex is then read off
+its segmentation by the rule that made the apex labels (``inline_ai.apex_rule``: the LV point farthest from
+the valve midpoint), and the valve points and presence stay the incoming ones.
+
 A short-axis refinement model may segment instead (card ``mask_rule: sax``): it predicts the label mask
 on the crop, and the points are read off it, on the image's own grid, by the rule that made the SAX
 labels (``inline_ai.mask_landmarks``). Since that rule *defines* the labels, presence too is its call on
@@ -24,6 +28,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from inline_ai.apex_rule import farthest_lv_point
 from inline_ai.crop import CROP_LANDMARKS, AxisCrop, axis_crop
 from inline_ai.geometry import GridTransform
 from inline_ai.landmarks import SAX_LANDMARKS
@@ -59,6 +64,24 @@ def mask_rule_points(probabilities: np.ndarray, crop: AxisCrop, shape: tuple[int
     sax_order = [list(names).index(name) for name in SAX_LANDMARKS]
     out = np.full((len(names), 2), np.nan)
     out[sax_order] = crop_mask_landmarks(probabilities, crop, shape).points(first[sax_order])
+    return out
+
+
+def apex_rule_points(probabilities: np.ndarray, crop: AxisCrop, incoming: np.ndarray, names: Sequence[str],
+                     spacing: np.ndarray, mode: str, max_shift_mm: float = MAX_SHIFT_MM) -> np.ndarray:
+    """Points ``[K, 2]`` (original grid) with the apex moved to the apex rule's reading (``inline_ai.apex_rule``)
+    of an LV segmentation on ``crop``, measured from the incoming valve points' midpoint; the incoming points
+    stay where the rule finds no LV or its apex lands more than ``max_shift_mm`` away (``mode`` as :func:`combined`)."""
+    out = np.array(incoming, dtype=np.float64, copy=True)
+    valve = [list(names).index(name) for name in CROP_LANDMARKS["lv_axis"][:2]]
+    apex = list(names).index(CROP_LANDMARKS["lv_axis"][2])
+    found = farthest_lv_point(probabilities, crop.to_model(out[valve].mean(axis=0)))
+    if found is None:
+        return out
+    moved = crop.to_original(found)
+    if not distance_mm(moved, out[apex], spacing) <= max_shift_mm:
+        return out
+    out[apex] = combined(mode, moved[None], out[apex][None])[0]
     return out
 
 
@@ -150,6 +173,11 @@ def refine_points(refiner: LandmarkModel, images: Sequence[np.ndarray], spacings
     crops = [axis_crop(place[n, axis_order], spacings[n], card.pixel_size_mm, card.input_size) for n in complete]
     batch = np.stack([crop.sample(normalise(images[n])) for crop, n in zip(crops, complete, strict=True)])[:, None]
     probabilities = refiner.predict(batch)
+    if card.mask_rule == "lax":  # the apex rule moves the apex; presence and the valve points stay
+        for p, crop, n in zip(probabilities, crops, complete, strict=True):
+            out[n] = apex_rule_points(p, crop, out[n], names, spacings[n], card.combine, max_shift_mm)
+            refined[n] = True
+        return out, refined
     if card.mask_rule:  # the labels' rule decides presence and position on every crop it reads
         for p, crop, n in zip(probabilities, crops, complete, strict=True):
             out[n] = combined(card.combine, mask_rule_points(p, crop, images[n].shape, place[n], names), points[n])

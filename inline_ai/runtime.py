@@ -20,7 +20,7 @@ import numpy as np
 from inline_ai.context import input_channels
 from inline_ai.crop import CROP_KINDS
 from inline_ai.landmarks import landmark_names
-from inline_ai.mask_landmarks import MASK_CLASSES, MASK_RULES
+from inline_ai.mask_landmarks import MASK_CLASSES, MASK_RULE_CROPS, MASK_RULE_VIEWS, MASK_RULES
 from inline_ai.paths import models_dir
 
 REQUIRED_CARD_KEYS: tuple[str, ...] = (
@@ -66,7 +66,7 @@ class ModelCard:
     context_slices: int = 0  # neighbouring slices on each side given as extra input channels (inline_ai.context)
     crop: str = ""  # "" = the whole image; "lv_axis" / "sax_axis" = a refinement model's axis crop (inline_ai.crop)
     refine_with: str = ""  # card of a refinement model (relative to this card's folder) that looks again
-    mask_rule: str = ""  # "sax": the channels are label-mask classes and points come from inline_ai.mask_landmarks
+    mask_rule: str = ""  # "sax" / "lax": the channels are label-mask classes; points come from a rule (MASK_RULES)
     combine: str = "replace"  # a refinement's points replace the incoming ones, or "average" with them
     path: Path | None = None  # the card file, when read from disk
 
@@ -162,9 +162,11 @@ class ModelCard:
         if mask_rule not in MASK_RULES:
             problems.append(f"mask_rule must be one of {MASK_RULES}, got {mask_rule!r}")
         elif mask_rule and (tuple(channels if isinstance(channels, (list, tuple)) else ()) != MASK_CLASSES
-                            or data["view_family"] != "sax" or crop not in ("", "sax_axis")):
-            problems.append(f"a mask model (mask_rule {mask_rule!r}) is a short-axis refinement model (a sax_axis "
-                            f"crop, or the whole image) with channels {list(MASK_CLASSES)}")
+                            or data["view_family"] != MASK_RULE_VIEWS[mask_rule]
+                            or crop not in MASK_RULE_CROPS[mask_rule]):
+            crops = " or ".join(repr(c) if c else "the whole image" for c in MASK_RULE_CROPS[mask_rule])
+            problems.append(f"a mask model (mask_rule {mask_rule!r}) is a {MASK_RULE_VIEWS[mask_rule]} refinement "
+                            f"model (crop {crops}) with channels {list(MASK_CLASSES)}")
         unknown = set(thresholds) - set(channels if isinstance(channels, (list, tuple)) else [])
         if unknown:
             problems.append(f"thresholds name unknown channels {sorted(unknown)}")

@@ -189,7 +189,8 @@ def test_mask_cards_are_checked(tmp_path):
     card = ModelCard.from_json(tmp_path / "test_sax_mask.json").__dict__
     base = {k: v for k, v in card.items() if k != "path"} | {"input_size": [96, 96]}
     base["views"], base["channels"] = list(base["views"]), list(base["channels"])
-    for change, message in (({"mask_rule": "lax"}, "mask_rule must be one of"),
+    for change, message in (({"mask_rule": "ultrasound"}, "mask_rule must be one of"),
+                            ({"mask_rule": "lax"}, "'lax'.*lax refinement model"),
                             ({"crop": "lv_axis"}, "refinement model"),
                             ({"channels": ["background", *NAMES]}, "refinement model"),
                             ({"view_family": "lax", "crop": "lv_axis"}, "refinement model")):

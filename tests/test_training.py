@@ -465,7 +465,7 @@ def test_config_checks_the_mask_rule():
     config = config_from_dict({"name": "x", "view_family": "sax", "sources": [], "mask_rule": "sax",
                                "crop": "sax_axis"})
     assert config.channels == ["background", "rv_cavity", "lv_myocardium", "lv_cavity"]
-    with pytest.raises(ValueError, match="short-axis"):
+    with pytest.raises(ValueError, match="view_family: sax"):
         config_from_dict({"name": "x", "view_family": "lax", "sources": [], "mask_rule": "sax"})
     with pytest.raises(ValueError, match="mask_rule must be"):
         config_from_dict({"name": "x", "view_family": "sax", "sources": [], "mask_rule": "rv"})

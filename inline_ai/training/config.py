@@ -10,7 +10,7 @@ import yaml
 
 from inline_ai.crop import CROP_KINDS, CROP_LANDMARKS
 from inline_ai.landmarks import landmark_names
-from inline_ai.mask_landmarks import MASK_CLASSES, MASK_RULES
+from inline_ai.mask_landmarks import MASK_CLASSES, MASK_RULE_CROPS, MASK_RULE_VIEWS, MASK_RULES
 from inline_ai.paths import REPO_DIR
 from inline_ai.training.augment import AugmentSettings
 
@@ -71,7 +71,7 @@ class TrainingConfig:
     context_slices: int = 0  # 1: the neighbouring slices of the stack are input channels (inline_ai.context)
     context_dropout: float = 0.1  # training: chance that each neighbour is blanked (lone images, stack ends)
     crop: str = ""  # "lv_axis" / "sax_axis": a refinement model trained on axis crops (inline_ai.crop)
-    mask_rule: str = ""  # "sax": the model learns label masks and its points come from the labels' rule
+    mask_rule: str = ""  # "sax" / "lax": the model learns label masks; its points come from a rule (MASK_RULES)
     crop_incomplete: bool = False  # mask models: also crop images lacking a landmark (placed by a stack neighbour)
     init_from: Path | None = None
     seed: int = 0
@@ -166,8 +166,11 @@ def config_from_dict(raw: dict[str, Any], config_path: Path | None = None) -> Tr
                          f"a {config.view_family} model has {list(config.landmark_names)}")
     if config.mask_rule not in MASK_RULES:
         raise ValueError(f"mask_rule must be one of {MASK_RULES}, got {config.mask_rule!r}")
-    if config.mask_rule and config.view_family != "sax":
-        raise ValueError("mask_rule 'sax' needs a short-axis model (view_family: sax)")
+    if config.mask_rule and config.view_family != MASK_RULE_VIEWS[config.mask_rule]:
+        raise ValueError(f"mask_rule {config.mask_rule!r} needs view_family: {MASK_RULE_VIEWS[config.mask_rule]}")
+    if config.mask_rule and config.crop not in MASK_RULE_CROPS[config.mask_rule]:
+        raise ValueError(f"mask_rule {config.mask_rule!r} reads crops {list(MASK_RULE_CROPS[config.mask_rule])} "
+                         f"('' = the whole image), not {config.crop!r}")
     if config.crop_incomplete and not (config.mask_rule and config.crop):
         raise ValueError("crop_incomplete needs a mask model on crops (mask_rule and crop)")
     multiple = 2 ** (config.depth - 1)

@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from inline_ai.apex_rule import farthest_lv_point
 from inline_ai.context import input_channels
 from inline_ai.mask_landmarks import (
     CONTACT_REACH,
@@ -376,16 +377,26 @@ def soft_argmax_points(
 LABEL_GRID_MM = 1.5  # the nominal pixel size of the grid the SAX labels were made on (ACDC)
 
 
-def mask_points(probabilities: torch.Tensor, reference: torch.Tensor, pixel_size_mm: float) -> torch.Tensor:
-    """Points ``[N, 3, 2]`` of the SAX mask rule applied on the model grid to the arg-max of mask
-    probabilities ``[N, 4, H, W]`` (RV ends ordered like ``reference``; NaN where the rule finds none).
+def mask_points(probabilities: torch.Tensor, reference: torch.Tensor, pixel_size_mm: float,
+                mask_rule: str = "sax") -> torch.Tensor:
+    """Points ``[N, 3, 2]`` of a mask rule applied on the model grid to mask probabilities ``[N, 4, H, W]``
+    (NaN where the rule finds none).
 
-    The rule's pixel limits are scaled from the labels' ~1.5 mm grid to the model's pixels (a quick
-    validation metric; the runtime applies the exact rule on each image's own grid).
+    ``"sax"``: the arg-max's RV ends ordered like ``reference``, the rule's pixel limits scaled from the
+    labels' ~1.5 mm grid to the model's pixels (a quick validation metric; the runtime applies the exact
+    rule on each image's own grid). ``"lax"``: the apex rule measured from ``reference``'s valve midpoint,
+    with ``reference``'s valve points kept (so only the apex can be off).
     """
+    reference = reference.cpu().numpy()
+    if mask_rule == "lax":
+        probabilities_np = probabilities.float().cpu().numpy()
+        out = reference.astype(np.float32, copy=True)
+        for n, p in enumerate(probabilities_np):
+            apex = farthest_lv_point(p, reference[n, :2].mean(axis=0)) if np.isfinite(reference[n, :2]).all() else None
+            out[n, 2] = np.nan if apex is None else apex
+        return torch.from_numpy(out).to(probabilities.device)
     scale = LABEL_GRID_MM / pixel_size_mm
     labels = probabilities.argmax(dim=1).cpu().numpy()
-    reference = reference.cpu().numpy()
     out = np.full((labels.shape[0], 3, 2), np.nan, dtype=np.float32)
     for n, label in enumerate(labels):
         found = mask_landmarks(largest_regions(label), MIN_CAVITY_PIXELS * scale**2, MIN_RV_PIXELS * scale**2,
@@ -408,7 +419,7 @@ def validate(model: torch.nn.Module, images: torch.Tensor, points: torch.Tensor,
         logits = model(batch).float()
         losses.append(float(loss_fn(logits, targets[start:start + batch_size])[0]) * batch.shape[0])
         probabilities = torch.softmax(logits, dim=1)
-        found.append(mask_points(probabilities, points[start:start + batch_size], pixel_size_mm) if mask_rule
+        found.append(mask_points(probabilities, points[start:start + batch_size], pixel_size_mm, mask_rule) if mask_rule
                      else soft_argmax_points(probabilities, threshold)[0])
     model.train(was_training)
     predicted = torch.cat(found)
