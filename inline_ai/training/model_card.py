@@ -19,8 +19,11 @@ def card_section(card: dict[str, Any]) -> str:
     """Markdown for one card: provenance, inputs, and every evaluation in its metrics."""
     arch = card.get("architecture", {})
     classes = ", ".join(c for c in card["channels"] if c != "background")
-    outputs = (f"**a mask model**: it segments {classes}, and the landmarks are read off the mask by the rule "
-               f"that made the labels (`inline_ai.mask_landmarks`, rule {card['mask_rule']!r})"
+    rule_module = {"lax": "inline_ai.apex_rule"}.get(card.get("mask_rule", ""), "inline_ai.mask_landmarks")
+    read = ("the apex is read off the LV by the rule that made the apex labels; the valve points stay the incoming "
+            "ones" if card.get("mask_rule") == "lax" else "the landmarks are read off the mask by the rule that made "
+            "the labels")
+    outputs = (f"**a mask model**: it segments {classes}, and {read} (`{rule_module}`, rule {card['mask_rule']!r})"
                if card.get("mask_rule") else f"landmarks: {classes}")
     lines = [
         f"## {card['name']}", "",
