@@ -159,7 +159,8 @@ class LandmarkDetector:
         start = time.perf_counter()
         thresholds = ({name: float(threshold) for name in self.names} if threshold is not None
                       else {name: card.threshold_for(name) for name in self.names})
-        model_points, confidence = extract_points(probabilities, card.channels, self.names, thresholds)
+        model_points, confidence = extract_points(probabilities, card.channels, self.names, thresholds,
+                                                  sigma_px=card.heatmap_sigma_px)
         points = np.stack([t.to_original(p) for t, p in zip(transforms, model_points, strict=True)])
         timings["points"] = time.perf_counter() - start
         if self.refiners:
@@ -167,7 +168,8 @@ class LandmarkDetector:
             for refiner in self.refiners:
                 candidates = None
                 if refiner.card.mask_rule == "sax":  # its crops also go where the first model's peaks are weak
-                    weak, _ = extract_points(probabilities, card.channels, self.names, refiner.card.threshold)
+                    weak, _ = extract_points(probabilities, card.channels, self.names, refiner.card.threshold,
+                                             sigma_px=card.heatmap_sigma_px)
                     weak = np.stack([t.to_original(p) for t, p in zip(transforms, weak, strict=True)])
                     candidates = np.where(np.isfinite(points), points, weak)
                     if self.borrow_axes and refiner.card.crop:  # a whole-image stage places no crops

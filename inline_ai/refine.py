@@ -184,7 +184,7 @@ def refine_points(refiner: LandmarkModel, images: Sequence[np.ndarray], spacings
             refined[n] = True
         return out, refined
     thresholds = {name: card.threshold_for(name) for name in names}
-    found, _ = extract_points(probabilities, card.channels, names, thresholds)
+    found, _ = extract_points(probabilities, card.channels, names, thresholds, sigma_px=card.heatmap_sigma_px)
     for crop, n, crop_points in zip(crops, complete, found, strict=True):
         moved = crop.to_original(crop_points)
         shift = distance_mm(moved, points[n], spacings[n])  # NaN where either is absent

@@ -22,6 +22,7 @@ from inline_ai.crop import CROP_KINDS
 from inline_ai.landmarks import landmark_names
 from inline_ai.mask_landmarks import MASK_CLASSES, MASK_RULE_CROPS, MASK_RULE_VIEWS, MASK_RULES
 from inline_ai.paths import models_dir
+from inline_ai.points import DEFAULT_SIGMA_PX
 
 REQUIRED_CARD_KEYS: tuple[str, ...] = (
     "name", "format", "file", "sha256", "view_family", "views", "sequence", "input_size",
@@ -68,6 +69,7 @@ class ModelCard:
     refine_with: str = ""  # card of a refinement model (relative to this card's folder) that looks again
     mask_rule: str = ""  # "sax" / "lax": the channels are label-mask classes; points come from a rule (MASK_RULES)
     combine: str = "replace"  # a refinement's points replace the incoming ones, or "average" with them
+    heatmap_sigma_mm: float | None = None  # the training targets' Gaussian sigma (sizes the point-reading window)
     path: Path | None = None  # the card file, when read from disk
 
     @property
@@ -108,6 +110,13 @@ class ModelCard:
             raise ModelError(f"{path}: sha256 {actual} does not match the card's {self.sha256}; "
                              "the model file was changed or the card is stale")
         return path
+
+    @property
+    def heatmap_sigma_px(self) -> float:
+        """The heat maps' sigma in model pixels (:data:`inline_ai.points.DEFAULT_SIGMA_PX` when the card omits it)."""
+        if self.heatmap_sigma_mm is None:
+            return DEFAULT_SIGMA_PX
+        return self.heatmap_sigma_mm / self.pixel_size_mm
 
     def threshold_for(self, landmark: str) -> float:
         """Presence threshold of one landmark (``thresholds`` overrides ``threshold``)."""
@@ -170,6 +179,9 @@ class ModelCard:
         unknown = set(thresholds) - set(channels if isinstance(channels, (list, tuple)) else [])
         if unknown:
             problems.append(f"thresholds name unknown channels {sorted(unknown)}")
+        sigma = data.get("heatmap_sigma_mm")
+        if sigma is not None and (isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not sigma > 0):
+            problems.append(f"heatmap_sigma_mm must be a positive number, got {sigma!r}")
         if problems:
             raise ModelError(f"{where}: invalid card: " + "; ".join(problems))
         return cls(
@@ -182,7 +194,8 @@ class ModelCard:
             trained_on=str(data["trained_on"]), validated_on=str(data["validated_on"]),
             training_command=str(data["training_command"]), metrics=dict(data["metrics"] or {}),
             created=str(data["created"]), thresholds=thresholds, context_slices=int(context),
-            crop=str(crop), refine_with=str(refine_with), mask_rule=str(mask_rule), combine=str(combine), path=path,
+            crop=str(crop), refine_with=str(refine_with), mask_rule=str(mask_rule), combine=str(combine),
+            heatmap_sigma_mm=None if sigma is None else float(sigma), path=path,
         )
 
     @classmethod

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from model_factory import make_test_model
 
+from inline_ai.points import DEFAULT_SIGMA_PX
 from inline_ai.runtime import (
     REQUIRED_CARD_KEYS,
     ModelCard,
@@ -49,6 +50,16 @@ def test_per_landmark_threshold_overrides_the_global_one(model_dir):
     card = ModelCard.from_json(model_dir / "test_lax.json")
     assert card.threshold_for("apex") == pytest.approx(0.7)
     assert card.threshold_for("mv_anterior") == pytest.approx(card.threshold)
+
+
+def test_the_heat_map_sigma_sizes_the_point_reading_window(model_dir):
+    card = ModelCard.from_json(model_dir / "test_lax.json")  # pixel size 2 mm, no sigma in the card
+    assert card.heatmap_sigma_mm is None and card.heatmap_sigma_px == pytest.approx(DEFAULT_SIGMA_PX)
+    card = ModelCard.from_json(edit_card(model_dir, "test_lax", heatmap_sigma_mm=6.0))
+    assert card.heatmap_sigma_px == pytest.approx(3.0)
+    for bad in (0.0, -4.0, "4", True):
+        with pytest.raises(ModelError, match="heatmap_sigma_mm must be a positive number"):
+            ModelCard.from_json(edit_card(model_dir, "test_lax", heatmap_sigma_mm=bad))
 
 
 @pytest.mark.parametrize("key", ["sha256", "channels", "input_size", "pixel_size_mm"])
