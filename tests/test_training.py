@@ -20,7 +20,7 @@ from inline_ai.training.augment import (  # noqa: E402
     random_texture,
 )
 from inline_ai.training.config import config_from_dict  # noqa: E402
-from inline_ai.training.data import PreparedSet, prepare_cases, split_patients  # noqa: E402
+from inline_ai.training.data import PreparedSet, prepare_cases, split_by_groups, split_patients  # noqa: E402
 from inline_ai.training.losses import HeatmapLoss, kl_divergence, soft_dice_loss  # noqa: E402
 from inline_ai.training.sampling import GroupSampler  # noqa: E402
 from inline_ai.training.targets import render_heatmaps, sigma_pixels  # noqa: E402
@@ -167,6 +167,19 @@ def test_split_is_by_patient():
     split = split_patients(["a_01", "a_01", "a_02", "b_03"], val_pattern="02$")
     assert split == {"train": ["a_01", "b_03"], "val": ["a_02"]}
     assert split_patients(["p1", "p2", "p3", "p4"], val_fraction=0.5, seed=1)["val"].__len__() == 2
+
+
+def test_split_by_groups_holds_out_patients_from_every_group():
+    groups = [[f"p{n:02d}" for n in range(k * 10, k * 10 + 10)] for k in range(3)]
+    patients = [p for group in groups for p in group if p != "p25"] + ["other"]
+    split = split_by_groups(patients, groups, per_group=2, seed=3)
+    assert [sum(p in group for p in split["val"]) for group in groups] == [2, 2, 2]
+    assert "p25" not in split["val"] and "other" in split["train"]  # absent ids skipped, ungrouped ones trained on
+    assert sorted(split["train"] + split["val"]) == sorted(patients) and not set(split["train"]) & set(split["val"])
+    assert split == split_by_groups(reversed(patients), groups, per_group=2, seed=3)  # seeded, order-free
+    assert split["val"] != split_by_groups(patients, groups, per_group=2, seed=4)["val"]
+    with pytest.raises(ValueError, match="per_group"):
+        split_by_groups(patients, groups, per_group=0)
 
 
 def test_soft_argmax_finds_subpixel_point():

@@ -311,6 +311,24 @@ def split_patients(
     return {"train": [p for p in patients if p not in val_set], "val": val}
 
 
+def split_by_groups(patient_ids: Iterable[str], groups: Sequence[Sequence[str]], per_group: int,
+                    seed: int = 0) -> dict[str, list[str]]:
+    """Split patient ids into ``train`` / ``val`` with ``per_group`` seeded validation patients from each group
+    (e.g. each diagnosis): a validation set from one group only measures one kind of heart. Groups are lists
+    of patient ids (ids absent from ``patient_ids`` are skipped); patients in no group are trained on."""
+    if per_group < 1:
+        raise ValueError(f"per_group must be at least 1, got {per_group}")
+    patients = sorted(set(str(p) for p in patient_ids))
+    rng = np.random.default_rng(seed)
+    val: list[str] = []
+    for group in groups:
+        present = sorted(set(group) & set(patients))
+        if present:
+            val += sorted(rng.choice(present, size=min(per_group, len(present)), replace=False).tolist())
+    val_set = set(val)
+    return {"train": [p for p in patients if p not in val_set], "val": val}
+
+
 def write_split(path: str | Path, split: dict[str, list[str]]) -> Path:
     """Save a split as JSON (``{"train": [...], "val": [...]}`` patient ids)."""
     path = Path(path)
