@@ -22,7 +22,8 @@ from inline_ai.mask_landmarks import LABEL_LV_CAVITY, LABEL_LV_MYOCARDIUM
 LV_LEVEL = 0.5  # LV probability (myocardium + cavity) at the LV's edge
 RAY_HALF_WIDTH_PX = 10.0  # rays are cast through this many pixels either side of the farthest pixel
 RAY_STEP_PX = 0.2  # ray spacing at the farthest pixel, and the step along each ray
-RAY_DEPTH_PX = 6.0  # each ray is searched from this far inside the farthest pixel's distance
+RAY_DEPTH_PX = 6.0  # each ray is searched from this far inside the farthest pixel's distance...
+RAY_BEYOND_PX = 2.0  # ...to this far beyond it
 TOP_BAND_PX = 0.1  # rays whose edge comes this close to the farthest one make the top of the cap
 MIN_LV_PIXELS = 20  # fewer: no LV in the crop
 
@@ -54,7 +55,7 @@ def farthest_lv_point(probabilities: np.ndarray, reference: np.ndarray) -> np.nd
     if reach <= RAY_HALF_WIDTH_PX:  # the reference sits at the LV's edge: no cap to read
         return reference + best
     angles = np.arctan2(best[1], best[0]) + np.arange(-RAY_HALF_WIDTH_PX, RAY_HALF_WIDTH_PX + 1e-9, RAY_STEP_PX) / reach
-    lengths = reach + np.arange(-RAY_DEPTH_PX, 2.0 + 1e-9, RAY_STEP_PX)
+    lengths = reach + np.arange(-RAY_DEPTH_PX, RAY_BEYOND_PX + 1e-9, RAY_STEP_PX)
     directions = np.stack([np.cos(angles), np.sin(angles)], axis=1)  # [A, 2]
     samples = reference + lengths[None, :, None] * directions[:, None, :]  # [A, T, 2]
     values = ndimage.map_coordinates(lv, samples.reshape(-1, 2).T, order=1, mode="constant", cval=0.0)
