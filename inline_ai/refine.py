@@ -86,8 +86,8 @@ def apex_rule_points(probabilities: np.ndarray, crop: AxisCrop, incoming: np.nda
 
 
 def combined(mode: str, read: np.ndarray, incoming: np.ndarray) -> np.ndarray:
-    """A mask stage's points ``[K, 2]``: its own reading (presence is its call); with ``mode`` ``"average"``,
-    where a point was already there, the mean of both readings."""
+    """A refinement stage's points ``[K, 2]``: its own reading; with ``mode`` ``"average"``, where a point was
+    already there, the mean of both readings (a mask stage's presence call stands either way)."""
     if mode != "average":
         return read
     out = np.array(read, dtype=np.float64, copy=True)
@@ -189,6 +189,6 @@ def refine_points(refiner: LandmarkModel, images: Sequence[np.ndarray], spacings
         moved = crop.to_original(crop_points)
         shift = distance_mm(moved, points[n], spacings[n])  # NaN where either is absent
         keep = np.isfinite(shift) & (shift <= max_shift_mm)
-        out[n, keep] = (moved[keep] + points[n, keep]) / 2.0 if card.combine == "average" else moved[keep]
+        out[n, keep] = combined(card.combine, moved, points[n])[keep]  # kept points have both readings
         refined[n, keep] = True
     return out, refined
