@@ -15,6 +15,12 @@
 #   jitter), made first with nothing else running, then four trainings of SIM5_MIN minutes: round 4 and
 #   round 5 from scratch (paired), round 5 from the round-3 weights (runs/sim2real_r3/checkpoint_best.pt,
 #   carried) and round 5 with neighbouring-slice context.
+# group = the three sax_cine stages on the split with three patients per ACDC diagnosis group
+#   (config/training/splits/acdc_sax_cine_by_group.json), as scripts/train_sax_group_split.sh does on
+#   the CPU, plus the first and the segmenting stage twice as wide (base_channels 32), GROUP_MIN minutes
+#   each. The ACDC caches travel as .device/acdc_caches.tar.xz (uncompressed .npz in an xz tar: the
+#   two compressed caches plus the tree are over the 64 MiB carry limit); the refine cache is the
+#   segmenting stage's cache without its masks. Make the archive with scripts/pack_device_caches.sh.
 set -u
 OUT=${OUT:-out/device}
 WORK=${WORK:-runs/device}
@@ -23,6 +29,7 @@ REAL_MIN=${REAL_MIN:-6.5}       # wall-clock limit of the real-data trainings (m
 PHANTOM_MIN=${PHANTOM_MIN:-5.5} # ... of the phantom-trained ones (they start after the phantom data is made)
 SIM4_MIN=${SIM4_MIN:-5.5}       # ... of sax_sim2real_r4
 SIM5_MIN=${SIM5_MIN:-5.5}       # ... of the sim2real5 group
+GROUP_MIN=${GROUP_MIN:-6.5}     # ... of the group-split trainings
 PREP_S=${PREP_S:-150}           # limit of the sim2real5 data preparation (trainers make what is missing)
 HARD_S=${HARD_S:-500}           # every training is interrupted (SIGINT) this many seconds after the start
 WORKERS=${WORKERS:-12}
@@ -66,6 +73,28 @@ train sax_sigma2mm "$REAL_MIN" config/training/sax_cine_single.yaml --set sigma_
 train sax_sigma6mm "$REAL_MIN" config/training/sax_cine_single.yaml --set sigma_mm=6.0 &
 train sax_cine_noflip "$REAL_MIN" config/training/sax_cine_single.yaml \
   --set "augment={rotation_deg: 20, scale_range: [0.9, 1.1], shift_px: 8, flip_lr_p: 0.0, flip_ud_p: 0.0}" &
+fi
+
+if [[ " $TRAIN_GROUPS " == *" group "* ]]; then
+  if [ -f .device/acdc_caches.tar.xz ] && [ ! -f data_cache/device/acdc_sax_cine_2mm_160.npz ]; then
+    mkdir -p data_cache/device && tar -xJf .device/acdc_caches.tar.xz -C data_cache/device
+    python3 -c "import numpy as np, sys; d = dict(np.load(sys.argv[1])); d.pop('masks'); np.savez(sys.argv[2], **d)" \
+      data_cache/device/acdc_sax_cine_refine_mask_1mm_160.npz data_cache/device/acdc_sax_cine_refine_1mm_160.npz
+    stamp "ACDC caches unpacked: $(ls data_cache/device | tr '\n' ' ')"
+  fi
+  VAL="[$(python3 -c 'import json; print(", ".join(json.load(open("config/training/splits/acdc_sax_cine_by_group.json"))["val"]))')]"
+  VALIDATED='"real: ACDC patients 001, 004, 016 (dilated), 022, 028, 029 (hypertrophic), 055, 056, 060 (infarction), 064, 074, 077 (normal): 3 per diagnosis group, held out by patient (config/training/splits/acdc_sax_cine_by_group.json)"'
+  DATA="real: ACDC SAX bSSFP cine, ED and ES, 68 patients from all four diagnosis groups (1.5 T and 3 T, Dijon)"
+  FIRST=(--set "trained_on=\"$DATA, expert masks -> landmarks; input = slice + its two neighbouring slices\"")
+  REFINE=(--set "trained_on=\"$DATA, expert masks -> landmarks; axis crops around the true points\"")
+  MASK=(--set "trained_on=\"$DATA, expert masks; axis crops around the true points\"")
+  SPLIT=(--set "val_patients=$VAL" --set "validated_on=$VALIDATED")
+  train group_sax "$GROUP_MIN" config/training/sax_cine.yaml "${SPLIT[@]}" "${FIRST[@]}" &
+  train group_sax_refine "$GROUP_MIN" config/training/sax_cine_refine.yaml "${SPLIT[@]}" "${REFINE[@]}" &
+  train group_sax_mask "$GROUP_MIN" config/training/sax_cine_refine_mask.yaml "${SPLIT[@]}" "${MASK[@]}" &
+  train group_sax_w32 "$GROUP_MIN" config/training/sax_cine.yaml "${SPLIT[@]}" "${FIRST[@]}" --set base_channels=32 &
+  train group_sax_mask_w32 "$GROUP_MIN" config/training/sax_cine_refine_mask.yaml "${SPLIT[@]}" "${MASK[@]}" \
+    --set base_channels=32 &
 fi
 
 if [[ " $TRAIN_GROUPS " == *" real2 "* ]]; then
@@ -149,13 +178,16 @@ fi
 wait
 stamp "all trainings finished"
 
-# 4) pack: best checkpoints, cards, logs, splits
+# 4) pack, one archive per training (files back are <= 16 MiB each, 8 at most): its best checkpoint,
+# the card exported there, its log, split and per-epoch log (the ONNX / TorchScript files are
+# re-exported here from the checkpoint: a base-32 model is 8 MB in each of its three files)
 for run in "$WORK"/*/; do
   name=$(basename "$run")
-  [ -f "$run/checkpoint_best.pt" ] && cp "$run/checkpoint_best.pt" "$WORK/models/$name.ckpt"
+  [ -f "$run/checkpoint_best.pt" ] || continue
+  cp "$run/checkpoint_best.pt" "$WORK/models/$name.ckpt"
   [ -f "$run/log.jsonl" ] && cp "$run/log.jsonl" "$LOGS/$name.jsonl"
   [ -f "$run/split.json" ] && cp "$run/split.json" "$LOGS/$name.split.json"
+  (cd "$WORK" && tar czf "$OUT/$name.tar.gz" $(ls models/"$name".ckpt models/"$name".json logs/"$name".* 2>/dev/null))
 done
-(cd "$WORK" && tar czf "$OUT/results.tar.gz" $(ls models/*.ckpt models/*.json 2>/dev/null) logs)
 cp "$LOGS/driver.log" "$OUT/driver.log"
-stamp "packed $(du -h "$OUT/results.tar.gz" | cut -f1)"
+stamp "packed: $(cd "$OUT" && du -h -- *.tar.gz | tr '\n' ' ')"
