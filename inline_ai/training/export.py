@@ -103,6 +103,13 @@ def export_model(checkpoint: str | Path | dict[str, Any], out_dir: str | Path, n
                  extra_card: dict[str, Any] | None = None) -> Path:
     """Export ``NAME.onnx`` + ``NAME.pt`` (TorchScript) + card ``NAME.json`` into ``out_dir``; returns the card path."""
     model, meta = model_from_checkpoint(checkpoint)
+    return export_network(model, meta, out_dir, name, metrics, thresholds, extra_card)
+
+
+def export_network(model: torch.nn.Module, meta: dict[str, Any], out_dir: str | Path, name: str | None = None,
+                   metrics: dict[str, Any] | None = None, thresholds: dict[str, float] | None = None,
+                   extra_card: dict[str, Any] | None = None) -> Path:
+    """Export a network (eval mode, CPU) with a checkpoint's ``meta`` as :func:`export_model` does."""
     name = name or meta["name"]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -11,6 +11,16 @@ from pathlib import Path
 from typing import Any
 
 
+def _members(card: dict) -> str:
+    """"the mean of N ... of one " for an ensemble card (``inline_ai.training.ensemble``), else ""."""
+    members = (card.get("ensemble") or {}).get("members") or []
+    if not members:
+        return ""
+    seeds = [str(m["seed"]) for m in members if "seed" in m]
+    which = f" (seeds {', '.join(seeds)})" if len(seeds) == len(members) else ""
+    return f"the mean of the probabilities of {len(members)} networks{which}, each a "
+
+
 def _number(value: Any, digits: int = 2) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
@@ -33,8 +43,9 @@ def card_section(card: dict[str, Any]) -> str:
         f"- Input: {card['input_size'][0]} x {card['input_size'][1]} px at {card['pixel_size_mm']} mm "
         f"(image / 99.5th percentile, clipped to [0, 2]); output: {card['output']} over "
         f"{len(card['channels'])} channels",
-        f"- Network: U-Net depth {arch.get('depth', '?')}, base {arch.get('base_channels', '?')} channels, "
-        f"{arch.get('parameters', '?'):,} parameters; heat-map sigma {card.get('heatmap_sigma_mm', '?')} mm"
+        f"- Network: {_members(card)}U-Net depth {arch.get('depth', '?')}, base {arch.get('base_channels', '?')} "
+        f"channels, {arch.get('parameters', '?'):,} parameters{' in all' if _members(card) else ''}; "
+        f"heat-map sigma {card.get('heatmap_sigma_mm', '?')} mm"
         if isinstance(arch.get("parameters"), int) else "- Network: see card",
         f"- Presence threshold: {card['threshold']}"
         + (f"; per landmark {card['thresholds']}" if card.get("thresholds") else ""),

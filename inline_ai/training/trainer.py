@@ -226,7 +226,7 @@ class Trainer:
             "depth": c.depth, "base_channels": c.base_channels, "sigma_mm": c.sigma_mm, "threshold": c.threshold,
             "context_slices": c.context_slices, "crop": c.crop, "mask_rule": c.mask_rule,
             "trained_on": c.trained_on, "validated_on": c.validated_on, "training_command": c.training_command,
-            "augment": asdict(c.augment),
+            "augment": asdict(c.augment), "seed": c.seed,
         }
 
     # ----- loop -----
