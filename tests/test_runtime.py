@@ -9,6 +9,7 @@ from model_factory import make_test_model
 
 from inline_ai.points import DEFAULT_SIGMA_PX
 from inline_ai.runtime import (
+    CHUNK_IMAGES,
     REQUIRED_CARD_KEYS,
     ModelCard,
     ModelError,
@@ -127,6 +128,25 @@ def test_predict_returns_probabilities_peaking_at_a_bright_spot(model_dir):
     apex = model.card.channels.index("apex")
     assert np.unravel_index(probabilities[0, apex].argmax(), (64, 48)) == (10, 30)
     assert probabilities[1, apex].max() < 0.05
+
+
+def test_a_large_batch_runs_in_chunks_with_the_same_result(model_dir):
+    model = load_model(model_dir / "test_lax.json")
+    count = 2 * CHUNK_IMAGES + 3
+    batch = np.full((count, 1, 64, 48), 0.95, dtype=np.float32)
+    for n in range(count):
+        batch[n, 0, 5 + n % 20, 10 + n] = 2.0  # each image its own spot
+    calls = []
+    run = model._run
+    model._run = lambda chunk: calls.append(len(chunk)) or run(chunk)
+    try:
+        together = model.predict(batch)
+    finally:
+        model._run = run
+    assert calls == [CHUNK_IMAGES, CHUNK_IMAGES, 3]
+    one_by_one = np.concatenate([model.predict(batch[n:n + 1]) for n in range(count)])
+    np.testing.assert_allclose(together, one_by_one, atol=1e-6)
+    assert model.predict(batch[:0]).shape == (0, 4, 64, 48)
 
 
 def test_wrong_batch_shape_is_a_clear_error(model_dir):
