@@ -16,7 +16,7 @@
 #   round 5 from scratch (paired), round 5 from the round-3 weights (runs/sim2real_r3/checkpoint_best.pt,
 #   carried) and round 5 with neighbouring-slice context.
 # group = the three sax_cine stages on the split with three patients per ACDC diagnosis group
-#   (config/training/splits/acdc_sax_cine_by_group.json), as scripts/train_sax_group_split.sh does on
+#   (config/training/splits/acdc_sax_cine_by_group.json), as scripts/train_sax_cine_chain.sh does on
 #   the CPU, plus the first and the segmenting stage twice as wide (base_channels 32), GROUP_MIN minutes
 #   each. The ACDC caches travel as .device/acdc_caches.tar.xz (uncompressed .npz in an xz tar: the
 #   two compressed caches plus the tree are over the 64 MiB carry limit); the refine cache is the
