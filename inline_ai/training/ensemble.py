@@ -12,7 +12,6 @@ exactly, so the runtime treats it as any other ``logits`` model (heat maps or la
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -43,8 +42,8 @@ class ProbabilityEnsemble(torch.nn.Module):
         return torch.log(mean.clamp_min(PROBABILITY_FLOOR))
 
 
-def load_members(checkpoints: list[str | Path]) -> tuple[ProbabilityEnsemble, dict[str, Any]]:
-    """The ensemble of these checkpoints and the first one's metadata; a member that differs in
+def load_members(checkpoints: list[str | Path]) -> tuple[ProbabilityEnsemble, list[dict[str, Any]]]:
+    """The ensemble of these checkpoints and each one's metadata; a member that differs from the first in
     :data:`SHARED_METADATA` raises ``ValueError``."""
     members, metas = [], []
     for checkpoint in checkpoints:
@@ -55,29 +54,28 @@ def load_members(checkpoints: list[str | Path]) -> tuple[ProbabilityEnsemble, di
         differs = [key for key in SHARED_METADATA if meta.get(key) != metas[0].get(key)]
         if differs:
             raise ValueError(f"{checkpoint} differs from {checkpoints[0]} in {differs}: not members of one ensemble")
-    return ProbabilityEnsemble(members).eval(), metas[0]
+    return ProbabilityEnsemble(members).eval(), metas
 
 
 def export_ensemble(checkpoints: list[str | Path], out_dir: str | Path, name: str | None = None,
                     metrics: dict[str, Any] | None = None, training_command: str | None = None) -> Path:
     """Export the ensemble of ``checkpoints`` (ONNX + TorchScript + card); returns the card path."""
-    model, meta = load_members(checkpoints)
-    members = []
-    for checkpoint, member in zip(checkpoints, model.members, strict=True):
-        member_meta = torch.load(checkpoint, map_location="cpu", weights_only=False)["metadata"]
-        members.append({"checkpoint": str(checkpoint), "checkpoint_sha256": sha256_of(checkpoint),
-                        **({"seed": member_meta["seed"]} if member_meta.get("seed") is not None else {}),
-                        "base_channels": member_meta["base_channels"],
-                        "training_command": member_meta["training_command"],
-                        "parameters": sum(p.numel() for p in member.parameters())})
-    extra = {"ensemble": {"combine": "mean of softmax probabilities", "members": members}}
+    model, metas = load_members(checkpoints)
+    members = [{"checkpoint": str(checkpoint), "checkpoint_sha256": sha256_of(checkpoint),
+                **({"seed": meta["seed"]} if meta.get("seed") is not None else {}),
+                "base_channels": meta["base_channels"], "training_command": meta["training_command"],
+                "parameters": sum(p.numel() for p in member.parameters())}
+               for checkpoint, meta, member in zip(checkpoints, metas, model.members, strict=True)]
+    widths = sorted({m["base_channels"] for m in members})
+    extra: dict[str, Any] = {
+        "ensemble": {"combine": "mean of softmax probabilities", "members": members},
+        "architecture": {"type": f"ensemble of {len(members)} unet", "depth": metas[0]["depth"],
+                         "base_channels": widths[0] if len(widths) == 1 else widths,
+                         "parameters": sum(m["parameters"] for m in members)},
+    }
     if training_command:
         extra["training_command"] = training_command
-    card = export_network(model, meta, out_dir, name, metrics, extra_card=extra)
-    data = json.loads(card.read_text())
-    data["architecture"]["type"] = f"ensemble of {len(members)} unet"
-    card.write_text(json.dumps(data, indent=2) + "\n")
-    return card
+    return export_network(model, metas[0], out_dir, name, metrics, extra_card=extra)
 
 
 def main(argv: list[str] | None = None) -> int:
