@@ -10,10 +10,12 @@ Landmark names stay as they are: anterior and inferior RV insertion are anatomic
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 import numpy as np
+
+from inline_ai.dataset import list_cases
+from inline_ai.evaluate import select_cases
 
 
 def mirror_case(data: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -36,18 +38,15 @@ def main() -> int:
     parser.add_argument("--split-file", type=Path, help="split JSON (patient lists) choosing the patients")
     parser.add_argument("--split", default="val", help="which list of --split-file (default val)")
     args = parser.parse_args()
-    patients = set(json.loads(args.split_file.read_text())[args.split]) if args.split_file else None
+    try:
+        paths = select_cases(list_cases(args.dataset), args.split_file, args.split if args.split_file else None)
+    except (OSError, ValueError) as error:
+        raise SystemExit(f"mirror_cases: {error}") from error
     args.out.mkdir(parents=True, exist_ok=True)
-    written = 0
-    for path in sorted(args.dataset.glob("*.npz")):
-        if patients is not None and not any(path.stem == p or path.stem.startswith(p + "_") for p in patients):
-            continue
+    for path in paths:
         with np.load(path, allow_pickle=False) as case:
             np.savez_compressed(args.out / path.name, **mirror_case({key: case[key] for key in case.files}))
-        written += 1
-    if not written:
-        raise SystemExit(f"no cases of {args.dataset} matched the split")
-    print(f"{written} mirrored cases -> {args.out}")
+    print(f"{len(paths)} mirrored cases -> {args.out}")
     return 0
 
 
