@@ -21,6 +21,10 @@
 #   each. The ACDC caches travel as .device/acdc_caches.tar.xz (uncompressed .npz in an xz tar: the
 #   two compressed caches plus the tree are over the 64 MiB carry limit); the refine cache is the
 #   segmenting stage's cache without its masks. Make the archive with scripts/pack_device_caches.sh.
+# budget = ways to keep the ensemble's robustness within one 90-min CPU training (docs/training.md):
+#   sax_cine seeds 0, 1, 2 with a moving average of the weights (ema_decay 0.999), and seeds 0, 1, 2 at
+#   half width (base_channels 8, an ensemble of three costs about one base-16 network), GROUP_MIN each;
+#   the ACDC caches as for group.
 set -u
 OUT=${OUT:-out/device}
 WORK=${WORK:-runs/device}
@@ -75,7 +79,7 @@ train sax_cine_noflip "$REAL_MIN" config/training/sax_cine_single.yaml \
   --set "augment={rotation_deg: 20, scale_range: [0.9, 1.1], shift_px: 8, flip_lr_p: 0.0, flip_ud_p: 0.0}" &
 fi
 
-if [[ " $TRAIN_GROUPS " == *" group "* ]]; then
+if [[ " $TRAIN_GROUPS " == *" group "* || " $TRAIN_GROUPS " == *" budget "* ]]; then
   if [ -f .device/acdc_caches.tar.xz ] && [ ! -f data_cache/device/acdc_sax_cine_2mm_160.npz ]; then
     mkdir -p data_cache/device && tar -xJf .device/acdc_caches.tar.xz -C data_cache/device
     python3 -c "import numpy as np, sys; d = dict(np.load(sys.argv[1])); d.pop('masks'); np.savez(sys.argv[2], **d)" \
@@ -89,12 +93,20 @@ if [[ " $TRAIN_GROUPS " == *" group "* ]]; then
   REFINE=(--set "trained_on=\"$DATA, expert masks -> landmarks; axis crops around the true points\"")
   MASK=(--set "trained_on=\"$DATA, expert masks; axis crops around the true points\"")
   SPLIT=(--set "val_patients=$VAL" --set "validated_on=$VALIDATED")
+fi
+if [[ " $TRAIN_GROUPS " == *" group "* ]]; then
   train group_sax "$GROUP_MIN" config/training/sax_cine.yaml "${SPLIT[@]}" "${FIRST[@]}" &
   train group_sax_refine "$GROUP_MIN" config/training/sax_cine_refine.yaml "${SPLIT[@]}" "${REFINE[@]}" &
   train group_sax_mask "$GROUP_MIN" config/training/sax_cine_refine_mask.yaml "${SPLIT[@]}" "${MASK[@]}" &
   train group_sax_w32 "$GROUP_MIN" config/training/sax_cine.yaml "${SPLIT[@]}" "${FIRST[@]}" --set base_channels=32 &
   train group_sax_mask_w32 "$GROUP_MIN" config/training/sax_cine_refine_mask.yaml "${SPLIT[@]}" "${MASK[@]}" \
     --set base_channels=32 &
+fi
+if [[ " $TRAIN_GROUPS " == *" budget "* ]]; then
+  for seed in 0 1 2; do
+    train "sax_ema_s$seed" "$GROUP_MIN" config/training/sax_cine.yaml --set "seed=$seed" --set ema_decay=0.999 &
+    train "sax_w8_s$seed" "$GROUP_MIN" config/training/sax_cine.yaml --set "seed=$seed" --set base_channels=8 &
+  done
 fi
 
 if [[ " $TRAIN_GROUPS " == *" real2 "* ]]; then

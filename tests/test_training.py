@@ -562,3 +562,34 @@ def test_a_mask_model_also_learns_from_images_lacking_a_landmark(tmp_path):
     case.landmarks[0, :2] = np.nan  # no slice of the stack has the insertion points: nothing to place a crop
     assert len(prepare_cases([case], case.landmark_names, 1.0, (64, 64), crop="sax_axis", with_masks=True,
                              crop_incomplete=True)) == 0
+
+
+def test_ema_training_keeps_and_exports_the_averaged_weights(tmp_path):
+    from inline_ai.training.cli import main
+
+    _write_spot_dataset(tmp_path / "data")
+    config = {
+        "name": "tiny_ema", "view_family": "sax", "input_size": [32, 32], "pixel_size_mm": 4.0, "work_margin": 4,
+        "depth": 2, "base_channels": 4, "batch_size": 4, "epochs": 1, "steps_per_epoch": 3, "val_pattern": "p03$",
+        "sources": [{"path": str(tmp_path / "data"), "kind": "real"}], "ema_decay": 0.5,
+        "trained_on": "synthetic: spots (test)", "validated_on": "synthetic: spot patient p03",
+    }
+    config_path = tmp_path / "tiny.yaml"
+    config_path.write_text(json.dumps(config))
+    run_dir = tmp_path / "run"
+    assert main([str(config_path), "--run-dir", str(run_dir), "--no-export", "--quiet", "--device", "cpu"]) == 0
+    last = torch.load(run_dir / "checkpoint_last.pt", weights_only=False)
+    best = torch.load(run_dir / "checkpoint_best.pt", weights_only=False)  # epoch 1: the only one, so the best
+    assert int(last["ema"]["n_averaged"]) == 3  # every optimiser step
+    averaged = {k.removeprefix("module."): v for k, v in last["ema"].items() if k.startswith("module.")}
+    raw = last["model"]
+    assert averaged.keys() == raw.keys() == best["model"].keys()
+    assert any(not torch.equal(averaged[k], raw[k]) for k in raw if raw[k].is_floating_point())
+    assert all(torch.equal(best["model"][k], averaged[k]) for k in averaged)  # the averaged weights are kept
+    assert best["metadata"]["ema_decay"] == 0.5
+    # resume continues the average
+    assert main([str(config_path), "--run-dir", str(run_dir), "--no-export", "--quiet", "--device", "cpu",
+                 "--resume", "--set", "epochs=2"]) == 0
+    assert int(torch.load(run_dir / "checkpoint_last.pt", weights_only=False)["ema"]["n_averaged"]) == 6
+    with pytest.raises(ValueError, match="ema_decay"):
+        config_from_dict({**config, "ema_decay": 1.0})

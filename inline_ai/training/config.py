@@ -75,6 +75,8 @@ class TrainingConfig:
     crop_incomplete: bool = False  # mask models: also crop images lacking a landmark (placed by a stack neighbour)
     init_from: Path | None = None
     seed: int = 0
+    ema_decay: float | None = None  # keep an exponential moving average of the weights (per step) and
+    # validate / export it instead of the raw weights (torch.optim.swa_utils); None = off
     augment: AugmentSettings = field(default_factory=AugmentSettings)
     trained_on: str = ""
     validated_on: str = ""
@@ -155,6 +157,8 @@ def config_from_dict(raw: dict[str, Any], config_path: Path | None = None) -> Tr
     raw.setdefault("views", ["sax"] if raw["view_family"] == "sax" else ["ch2", "ch3", "ch4"])
     raw.setdefault("sequence", "cine")
     config = TrainingConfig(sources=sources, augment=augment, config_path=config_path, **raw)
+    if config.ema_decay is not None and not 0.0 < float(config.ema_decay) < 1.0:
+        raise ValueError(f"ema_decay must be in (0, 1) or null, got {config.ema_decay}")
     if config.context_slices not in (0, 1):
         raise ValueError(f"context_slices must be 0 or 1, got {config.context_slices}")
     if not 0.0 <= config.context_dropout <= 1.0:

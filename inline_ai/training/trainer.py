@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 
 from inline_ai.apex_rule import farthest_lv_point
@@ -226,7 +227,7 @@ class Trainer:
             "depth": c.depth, "base_channels": c.base_channels, "sigma_mm": c.sigma_mm, "threshold": c.threshold,
             "context_slices": c.context_slices, "crop": c.crop, "mask_rule": c.mask_rule,
             "trained_on": c.trained_on, "validated_on": c.validated_on, "training_command": c.training_command,
-            "augment": asdict(c.augment), "seed": c.seed,
+            "augment": asdict(c.augment), "seed": c.seed, "ema_decay": c.ema_decay,
         }
 
     # ----- loop -----
@@ -243,6 +244,10 @@ class Trainer:
         optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=config.betas, eps=config.eps)
         scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
             optimizer, mode="min", factor=config.plateau_factor, patience=config.plateau_patience, min_lr=config.min_lr)
+        # the weights that are validated and kept: the raw network, or a moving average of its weights
+        ema = (AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
+               if config.ema_decay else None)
+        kept = ema.module if ema is not None else net
         start_epoch, best, history = 0, math.inf, []
         last_path, best_path = self.run_dir / "checkpoint_last.pt", self.run_dir / "checkpoint_best.pt"
         if resume and last_path.is_file():
@@ -250,6 +255,8 @@ class Trainer:
             net.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
+            if ema is not None and "ema" in state:
+                ema.load_state_dict(state["ema"])
             start_epoch, best, history = state["epoch"] + 1, state["best_score"], state["history"]
             log.info("resumed from %s at epoch %d", last_path, start_epoch)
         per_step = config.batch_size * self.dist.world_size
@@ -279,6 +286,8 @@ class Trainer:
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
+                if ema is not None:
+                    ema.update_parameters(net)
                 totals["loss"] += float(loss.detach())
                 totals["kl"] += parts["kl"]
                 totals["dice"] += parts["dice"]
@@ -288,7 +297,7 @@ class Trainer:
             record.update(epoch=epoch + 1, lr=optimizer.param_groups[0]["lr"], seconds=round(seconds, 2),
                           images_per_s=round(steps * config.batch_size * self.dist.world_size / seconds, 1))
             if val is not None:
-                record.update(validate(net, *val, self.loss, config.threshold, config.pixel_size_mm, config.mask_rule))
+                record.update(validate(kept, *val, self.loss, config.threshold, config.pixel_size_mm, config.mask_rule))
                 score = record["val_score"]
                 scheduler.step(record["val_loss"])
             else:
@@ -299,11 +308,12 @@ class Trainer:
                 improved = score < best
                 if improved:
                     best, best_metrics = score, dict(record)
-                    torch.save({"model": net.state_dict(), "metadata": self.metadata(), "metrics": best_metrics},
+                    torch.save({"model": kept.state_dict(), "metadata": self.metadata(), "metrics": best_metrics},
                                best_path)
                 torch.save({"model": net.state_dict(), "optimizer": optimizer.state_dict(),
                             "scheduler": scheduler.state_dict(), "epoch": epoch, "best_score": best,
-                            "history": history, "metadata": self.metadata()}, last_path)
+                            "history": history, "metadata": self.metadata(),
+                            **({"ema": ema.state_dict()} if ema is not None else {})}, last_path)
                 with open(self.run_dir / "log.jsonl", "a") as handle:
                     handle.write(json.dumps(record) + "\n")
                 log.info("epoch %d %s%s", epoch + 1, " ".join(
