@@ -16,7 +16,8 @@
 #   round 5 from scratch (paired), round 5 from the round-3 weights (runs/sim2real_r3/checkpoint_best.pt,
 #   carried) and round 5 with neighbouring-slice context.
 # group = the three sax_cine stages on the split with three patients per ACDC diagnosis group
-#   (config/training/splits/acdc_sax_cine_by_group.json), as scripts/train_sax_cine_chain.sh does on
+#   (config/training/splits/acdc_sax_cine_by_group.json, in the configs since session 12; session 12 ran this
+#   with the split and card texts still given as --set overrides), as scripts/train_sax_cine_chain.sh does on
 #   the CPU, plus the first and the segmenting stage twice as wide (base_channels 32), GROUP_MIN minutes
 #   each. The ACDC caches travel as .device/acdc_caches.tar.xz (uncompressed .npz in an xz tar: the
 #   two compressed caches plus the tree are over the 64 MiB carry limit); the refine cache is the
@@ -86,21 +87,13 @@ if [[ " $TRAIN_GROUPS " == *" group "* || " $TRAIN_GROUPS " == *" budget "* ]]; 
       data_cache/device/acdc_sax_cine_refine_mask_1mm_160.npz data_cache/device/acdc_sax_cine_refine_1mm_160.npz
     stamp "ACDC caches unpacked: $(ls data_cache/device | tr '\n' ' ')"
   fi
-  VAL="[$(python3 -c 'import json; print(", ".join(json.load(open("config/training/splits/acdc_sax_cine_by_group.json"))["val"]))')]"
-  VALIDATED='"real: ACDC patients 001, 004, 016 (dilated), 022, 028, 029 (hypertrophic), 055, 056, 060 (infarction), 064, 074, 077 (normal): 3 per diagnosis group, held out by patient (config/training/splits/acdc_sax_cine_by_group.json)"'
-  DATA="real: ACDC SAX bSSFP cine, ED and ES, 68 patients from all four diagnosis groups (1.5 T and 3 T, Dijon)"
-  FIRST=(--set "trained_on=\"$DATA, expert masks -> landmarks; input = slice + its two neighbouring slices\"")
-  REFINE=(--set "trained_on=\"$DATA, expert masks -> landmarks; axis crops around the true points\"")
-  MASK=(--set "trained_on=\"$DATA, expert masks; axis crops around the true points\"")
-  SPLIT=(--set "val_patients=$VAL" --set "validated_on=$VALIDATED")
 fi
 if [[ " $TRAIN_GROUPS " == *" group "* ]]; then
-  train group_sax "$GROUP_MIN" config/training/sax_cine.yaml "${SPLIT[@]}" "${FIRST[@]}" &
-  train group_sax_refine "$GROUP_MIN" config/training/sax_cine_refine.yaml "${SPLIT[@]}" "${REFINE[@]}" &
-  train group_sax_mask "$GROUP_MIN" config/training/sax_cine_refine_mask.yaml "${SPLIT[@]}" "${MASK[@]}" &
-  train group_sax_w32 "$GROUP_MIN" config/training/sax_cine.yaml "${SPLIT[@]}" "${FIRST[@]}" --set base_channels=32 &
-  train group_sax_mask_w32 "$GROUP_MIN" config/training/sax_cine_refine_mask.yaml "${SPLIT[@]}" "${MASK[@]}" \
-    --set base_channels=32 &
+  train group_sax "$GROUP_MIN" config/training/sax_cine.yaml &
+  train group_sax_refine "$GROUP_MIN" config/training/sax_cine_refine.yaml &
+  train group_sax_mask "$GROUP_MIN" config/training/sax_cine_refine_mask.yaml &
+  train group_sax_w32 "$GROUP_MIN" config/training/sax_cine.yaml --set base_channels=32 &
+  train group_sax_mask_w32 "$GROUP_MIN" config/training/sax_cine_refine_mask.yaml --set base_channels=32 &
 fi
 if [[ " $TRAIN_GROUPS " == *" budget "* ]]; then
   for seed in 0 1 2; do

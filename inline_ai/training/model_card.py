@@ -12,7 +12,8 @@ from typing import Any
 
 
 def _members(card: dict) -> str:
-    """"the mean of N ... of one " for an ensemble card (``inline_ai.training.ensemble``), else ""."""
+    """The prefix "the mean of the probabilities of N networks ..., each a " for an ensemble card
+    (``inline_ai.training.ensemble``); "" for a single network."""
     members = (card.get("ensemble") or {}).get("members") or []
     if not members:
         return ""
@@ -35,6 +36,7 @@ def card_section(card: dict[str, Any]) -> str:
             "the labels")
     outputs = (f"**a mask model**: it segments {classes}, and {read} (`{rule_module}`, rule {card['mask_rule']!r})"
                if card.get("mask_rule") else f"landmarks: {classes}")
+    members = _members(card)
     lines = [
         f"## {card['name']}", "",
         f"- **Learned from:** {card['trained_on']}",
@@ -43,8 +45,8 @@ def card_section(card: dict[str, Any]) -> str:
         f"- Input: {card['input_size'][0]} x {card['input_size'][1]} px at {card['pixel_size_mm']} mm "
         f"(image / 99.5th percentile, clipped to [0, 2]); output: {card['output']} over "
         f"{len(card['channels'])} channels",
-        f"- Network: {_members(card)}U-Net depth {arch.get('depth', '?')}, base {arch.get('base_channels', '?')} "
-        f"channels, {arch.get('parameters', '?'):,} parameters{' in all' if _members(card) else ''}; "
+        f"- Network: {members}U-Net depth {arch.get('depth', '?')}, base {arch.get('base_channels', '?')} "
+        f"channels, {arch.get('parameters', '?'):,} parameters{' in all' if members else ''}; "
         f"heat-map sigma {card.get('heatmap_sigma_mm', '?')} mm"
         if isinstance(arch.get("parameters"), int) else "- Network: see card",
         f"- Presence threshold: {card['threshold']}"
