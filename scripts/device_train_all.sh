@@ -2,8 +2,8 @@
 # One GPU session that trains every shipped model in parallel on one GPU (see docs/training.md).
 #   real-data SAX models start at once (the ACDC cache data_cache/device/*.npz travels with the repo);
 #   phantom data is made meanwhile on the CPU cores; then the phantom-trained models start.
-# $OUT/results.tar.gz holds the best checkpoints, the cards exported there, logs and splits (the
-# ONNX / TorchScript files are re-exported from the checkpoints afterwards: files back are <= 16 MiB).
+# $OUT/results.tar.gz.part* (one archive cut into 15 MiB parts) hold the best checkpoints, the cards
+# exported there, logs and splits (the ONNX / TorchScript files are re-exported from the checkpoints afterwards).
 # SMOKE=1 runs the same steps with tiny settings on CPU (to test this script before the GPU run).
 # TRAIN_GROUPS="real phantom" (default both): real = the ACDC-trained SAX models and the sigma study;
 # phantom = phantom data + lax_cine, sax_sim2real (+ a strong-augmentation variant), sax_cine_mixed;
@@ -183,16 +183,15 @@ fi
 wait
 stamp "all trainings finished"
 
-# 4) pack, one archive per training (files back are <= 16 MiB each, 8 at most): its best checkpoint,
-# the card exported there, its log, split and per-epoch log (the ONNX / TorchScript files are
-# re-exported here from the checkpoint: a base-32 model is 8 MB in each of its three files)
+# 4) pack: best checkpoints, cards, logs (environment, driver, each training's log, per-epoch log and split)
+# in one archive, cut into 15 MiB parts (files back are <= 16 MiB each, 8 at most; a base-32 checkpoint alone
+# is 8 MB): `cat results.tar.gz.part* | tar xz`. ONNX / TorchScript files are re-exported here from the checkpoints.
 for run in "$WORK"/*/; do
   name=$(basename "$run")
-  [ -f "$run/checkpoint_best.pt" ] || continue
-  cp "$run/checkpoint_best.pt" "$WORK/models/$name.ckpt"
+  [ -f "$run/checkpoint_best.pt" ] && cp "$run/checkpoint_best.pt" "$WORK/models/$name.ckpt"
   [ -f "$run/log.jsonl" ] && cp "$run/log.jsonl" "$LOGS/$name.jsonl"
   [ -f "$run/split.json" ] && cp "$run/split.json" "$LOGS/$name.split.json"
-  (cd "$WORK" && tar czf "$OUT/$name.tar.gz" $(ls models/"$name".ckpt models/"$name".json logs/"$name".* 2>/dev/null))
 done
+(cd "$WORK" && tar czf - $(ls models/*.ckpt models/*.json 2>/dev/null) logs) | split -b 15m -d - "$OUT/results.tar.gz.part"
 cp "$LOGS/driver.log" "$OUT/driver.log"
-stamp "packed: $(cd "$OUT" && du -h -- *.tar.gz | tr '\n' ' ')"
+stamp "packed: $(cd "$OUT" && du -ch -- results.tar.gz.part* | tail -1 | cut -f1) in $(ls "$OUT"/results.tar.gz.part* | wc -l) part(s)"
