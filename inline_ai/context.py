@@ -53,10 +53,15 @@ def contexts_from_indices(images: Sequence[np.ndarray], table: np.ndarray) -> li
     return [tuple(images[int(i)] if i >= 0 else None for i in row) for row in table]  # type: ignore[misc]
 
 
+def case_neighbour_indices(count: int, phases: Sequence[str] | None, slice_index: Sequence[int] | None) -> np.ndarray:
+    """:func:`neighbour_indices` of the ``count`` images of one landmark case (a stack, or ED and ES stacks
+    of one subject): stacks by phase, ordered by slice index (by image order where either is missing)."""
+    stacks = list(phases) if phases is not None else [""] * count
+    positions = list(slice_index) if slice_index is not None else list(range(count))
+    return neighbour_indices(stacks, positions)
+
+
 def case_contexts(images: Sequence[np.ndarray], phases: Sequence[str] | None,
                   slice_index: Sequence[int] | None) -> list[Context]:
     """Neighbours of the images of one landmark case (a stack, or ED and ES stacks of one subject)."""
-    count = len(images)
-    stacks = list(phases) if phases is not None else [""] * count
-    positions = list(slice_index) if slice_index is not None else list(range(count))
-    return contexts_from_indices(images, neighbour_indices(stacks, positions))
+    return contexts_from_indices(images, case_neighbour_indices(len(images), phases, slice_index))

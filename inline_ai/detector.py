@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from inline_ai.consistency import fill_stack_gaps
 from inline_ai.context import Context
 from inline_ai.geometry import GridTransform
 from inline_ai.grid_cache import ModelGridCache, Resampled
@@ -27,6 +28,7 @@ class Detections:
     confidence: np.ndarray  # [N, K] peak probability
     names: tuple[str, ...]
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+    stack_filled: np.ndarray | None = None  # [N, K] filled between two slices that have it (fill_stack_gaps)
 
 
 def model_input(pixels: np.ndarray, spacing: tuple[float, float], pixel_size_mm: float, input_size: tuple[int, int],
@@ -130,12 +132,16 @@ class LandmarkDetector:
         return batch, transforms
 
     def detect(self, images: np.ndarray | Sequence[np.ndarray], pixel_spacing: Sequence[float] | np.ndarray,
-               threshold: float | None = None, context: Sequence[Context] | None = None) -> Detections:
+               threshold: float | None = None, context: Sequence[Context] | None = None,
+               neighbours: np.ndarray | None = None) -> Detections:
         """Landmarks of ``images`` (``[N, H, W]`` or a list of 2D arrays, sizes may differ).
 
         ``pixel_spacing`` is one ``(row_mm, col_mm)`` for all images or ``[N, 2]``. ``threshold``
         overrides the card's thresholds for every landmark. ``context`` gives each image's two
-        neighbouring slices (``inline_ai.context``); models without context ignore it.
+        neighbouring slices (``inline_ai.context``); models without context ignore it. ``neighbours``
+        ``[N, 2]`` indexes each image's neighbouring slices among ``images`` (``-1`` = none; a whole stack
+        on one in-plane grid in one call): a short-axis landmark missing between two slices that have it is
+        then filled (:func:`inline_ai.consistency.fill_stack_gaps`).
         """
         images = [np.asarray(image) for image in images]
         if not images:
@@ -148,6 +154,8 @@ class LandmarkDetector:
             raise ValueError(f"pixel_spacing must be (row_mm, col_mm) or [N, 2], got shape {spacings.shape}")
         if context is not None and len(context) != len(images):
             raise ValueError(f"context must give neighbours for each of the {len(images)} images, got {len(context)}")
+        if neighbours is not None and np.shape(neighbours) != (len(images), 2):
+            raise ValueError(f"neighbours must be [{len(images)}, 2], got shape {np.shape(neighbours)}")
         card = self.model.card
         timings: dict[str, float] = {}
         start = time.perf_counter()
@@ -177,4 +185,8 @@ class LandmarkDetector:
                                                       [image.shape for image in images])
                 points, _ = refine_points(refiner, images, spacings, points, self.names, candidates=candidates)
             timings["refine"] = time.perf_counter() - start
-        return Detections(points=points, confidence=confidence, names=self.names, timings=timings)
+        stack_filled = None
+        if neighbours is not None and card.view_family == "sax":
+            points, stack_filled = fill_stack_gaps(points, neighbours)
+        return Detections(points=points, confidence=confidence, names=self.names, timings=timings,
+                          stack_filled=stack_filled)

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from inline_ai.context import case_contexts
+from inline_ai.context import case_contexts, case_neighbour_indices
 from inline_ai.dataset import LandmarkCase, list_cases, load_case
 from inline_ai.measures import arvi_angle_deg, distance_mm, lv_length_mm
 
@@ -155,8 +155,13 @@ def _patient_of(case_id: str) -> str:
                         case_id=case_id).patient_id
 
 
-def evaluate_cases(detector, cases: Sequence[LandmarkCase], threshold: float | None = None) -> list[CaseResult]:
-    """Run a ``LandmarkDetector`` over cases; truth is reordered to the model's landmark names."""
+def evaluate_cases(detector, cases: Sequence[LandmarkCase], threshold: float | None = None,
+                   stack_fill: bool = True) -> list[CaseResult]:
+    """Run a ``LandmarkDetector`` over cases; truth is reordered to the model's landmark names.
+
+    With ``stack_fill``, in cases that give their slice indices, a short-axis landmark missing between two
+    slices that have it is filled, as the gadget does once a stack is complete
+    (:func:`inline_ai.consistency.fill_stack_gaps`)."""
     names = list(detector.names)
     results = []
     for case in cases:
@@ -165,7 +170,9 @@ def evaluate_cases(detector, cases: Sequence[LandmarkCase], threshold: float | N
             if name in case.landmark_names:
                 truth[:, k] = case.landmarks[:, case.landmark_names.index(name)]
         detections = detector.detect(case.image, case.pixel_spacing, threshold=threshold,
-                                     context=case_contexts(case.image, case.phase, case.slice_index))
+                                     context=case_contexts(case.image, case.phase, case.slice_index),
+                                     neighbours=(case_neighbour_indices(len(case.image), case.phase, case.slice_index)
+                                                 if stack_fill and case.slice_index is not None else None))
         results.append(CaseResult(case.case_id, case.patient_id, case.view, np.asarray(case.pixel_spacing, float),
                                   truth, np.asarray(detections.points, float), np.asarray(detections.confidence)))
     return results
@@ -233,6 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--borrow-axes", action="store_true",
                         help="a mask refiner also reads images where the first model found the LV centre but no "
                              "RV insertion, on a crop borrowed from a neighbouring image (off in the shipped chain)")
+    parser.add_argument("--no-stack-fill", action="store_true",
+                        help="short axis: do not fill a landmark missing between two slices of a stack that have it "
+                             "(the gadget fills such gaps once a stack is complete)")
     parser.add_argument("--title", help="markdown heading")
     parser.add_argument("--write-card", metavar="KEY",
                         help="store the summary in the model card's metrics under KEY (sha256 unaffected)")
@@ -264,10 +274,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"inline-ai evaluate: model {card.name} is for views {list(card.views)}, dataset has {wrong}",
               file=sys.stderr)
         return 2
-    results = evaluate_cases(detector, cases, args.threshold)
+    results = evaluate_cases(detector, cases, args.threshold, stack_fill=not args.no_stack_fill)
     metrics = score_results(results, detector.names)
     metrics.update(model=card.name, model_sha256=card.sha256, dataset=str(args.dataset),
-                   split=args.split or "all", threshold_override=args.threshold,
+                   split=args.split or "all", threshold_override=args.threshold, stack_fill=not args.no_stack_fill,
                    failures=list_failures(results, list(detector.names)))
     if detector.refiners:
         metrics.update(refined_by=detector.refined_by, refiner_sha256=[r.card.sha256 for r in detector.refiners])

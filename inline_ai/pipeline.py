@@ -9,7 +9,8 @@ Summary (one entry of ``landmarks.json["series"]``)::
 
     {"image_series_index", "slice", "view", "model", "model_choice",
      "phases": [{"phase", "slice", "landmarks": {NAME: {"row", "col", "x_mm", "y_mm",
-                 "confidence", "filled"} or null}, "lv_length_mm", "shortening_pct",
+                 "confidence", "filled", "filled_from" (when filled: "phases" or "slices")} or null},
+                 "lv_length_mm", "shortening_pct",
                  "arvi_angle_deg" (sax)}],
      "ed_phase", "es_phase", "lv_length_ed_mm", "longitudinal_shortening_pct",
      "arvi_angle_deg", "aha_sectors" (sax, at ED), "aha_level" (sax: basal / mid / apical / null),
@@ -35,7 +36,7 @@ import ismrmrd
 import numpy as np
 
 from inline_ai import annotate, measures, report
-from inline_ai.consistency import fill_missing, smooth_over_phases
+from inline_ai.consistency import fill_missing, fill_stack_gaps, smooth_over_phases
 from inline_ai.context import Context, contexts_from_indices, neighbour_indices
 from inline_ai.detector import Detections, LandmarkDetector
 from inline_ai.geometry import spacing_from_image
@@ -226,6 +227,49 @@ def slice_contexts(groups: Sequence[Sequence[ismrmrd.Image]]) -> list[list[Conte
     return contexts
 
 
+def same_in_plane_grid(first: ismrmrd.Image, second: ismrmrd.Image, tolerance_mm: float = 0.5) -> bool:
+    """Whether a pixel (row, col) is the same in-plane place in both images: same matrix, field of view and
+    orientation, and centres offset only along the slice normal (within ``tolerance_mm``)."""
+    if np.shape(first.data)[-2:] != np.shape(second.data)[-2:]:
+        return False
+    if not np.allclose(first.field_of_view[:2], second.field_of_view[:2], atol=1e-3):
+        return False
+    directions = [np.asarray(getattr(first, name)[:], dtype=np.float64) for name in ("read_dir", "phase_dir")]
+    if not all(np.allclose(direction, getattr(second, name)[:], atol=1e-4)
+               for direction, name in zip(directions, ("read_dir", "phase_dir"), strict=True)):
+        return False
+    offset = np.asarray(second.position[:], dtype=np.float64) - np.asarray(first.position[:], dtype=np.float64)
+    return all(abs(float(np.dot(offset, direction))) <= tolerance_mm for direction in directions)
+
+
+def stack_neighbours(images: Sequence[ismrmrd.Image]) -> np.ndarray:
+    """``[N, 2]`` each image's previous and next slice at the same phase along the stack normal (``-1`` = none,
+    or a neighbour on another in-plane grid: :func:`same_in_plane_grid`)."""
+    table = neighbour_indices([int(image.phase) for image in images], positions_along_normal(images))
+    for n, side in zip(*np.nonzero(table >= 0), strict=True):
+        if not same_in_plane_grid(images[n], images[table[n, side]]):
+            table[n, side] = -1
+    return table
+
+
+def entry_points(phases: Sequence[dict[str, Any]], names: Sequence[str]) -> np.ndarray:
+    """``[P, K, 2]`` (row, col) of a summary's phase entries, NaN where a landmark is absent."""
+    return np.array([[[np.nan, np.nan] if entry["landmarks"][name] is None else
+                      [entry["landmarks"][name]["row"], entry["landmarks"][name]["col"]] for name in names]
+                     for entry in phases], dtype=np.float64).reshape(len(phases), len(names), 2)
+
+
+def landmark_entry(row: float, col: float, spacing: Sequence[float], confidence: float,
+                   filled_from: str | None = None) -> dict[str, Any]:
+    """One landmark of a phase entry; ``filled_from`` ("phases" or "slices") marks a filled one."""
+    entry: dict[str, Any] = {"row": _rounded(row), "col": _rounded(col), "x_mm": _rounded(col * float(spacing[1])),
+                             "y_mm": _rounded(row * float(spacing[0])),
+                             "confidence": _rounded(0.0 if filled_from else confidence), "filled": bool(filled_from)}
+    if filled_from:
+        entry["filled_from"] = filled_from
+    return entry
+
+
 def _rounded(value: Any, digits: int = 3) -> float | None:
     if value is None:
         return None
@@ -378,19 +422,12 @@ class SeriesAnalyser:
     def _phase_entries(self, images, names, points, confidence, filled, spacings) -> list[dict[str, Any]]:
         entries = []
         for n, image in enumerate(images):
-            row_mm, col_mm = (float(s) for s in spacings[n])
             landmarks: dict[str, Any] = {}
             for k, name in enumerate(names):
                 row, col = points[n, k]
-                if not (np.isfinite(row) and np.isfinite(col)):
-                    landmarks[name] = None
-                    continue
-                landmarks[name] = {
-                    "row": _rounded(row), "col": _rounded(col),
-                    "x_mm": _rounded(col * col_mm), "y_mm": _rounded(row * row_mm),
-                    "confidence": _rounded(0.0 if filled[n, k] else confidence[n, k]),
-                    "filled": bool(filled[n, k]),
-                }
+                landmarks[name] = (landmark_entry(row, col, spacings[n], confidence[n, k],
+                                                  "phases" if filled[n, k] else None)
+                                   if np.isfinite(row) and np.isfinite(col) else None)
             entries.append({"phase": int(image.phase), "slice": int(image.slice), "landmarks": landmarks,
                             "lv_length_mm": None, "shortening_pct": None})
         return entries
@@ -452,6 +489,55 @@ class SeriesAnalyser:
                                 self._comment(entry))
         return annotate.annotated_copy(image, burnt, meta)
 
+    def fill_stack_gaps(self, results: Sequence[SeriesResult]) -> int:
+        """Fill, in place, a short-axis landmark missing on a slice between two slices of the stack that have it
+        (same phase, same in-plane grid; :func:`inline_ai.consistency.fill_stack_gaps`): the phase entry gets the
+        point (``"filled_from": "slices"``, confidence 0) and its A-RVI angle, the AI image is redrawn. Returns
+        how many landmarks were filled."""
+        done = [r for r in results if r.error is None and r.summary.get("view") == "sax" and r.images
+                and len(r.summary.get("phases", [])) == len(r.images)]
+        if len(done) < 3:
+            return 0
+        names = tuple(done[0].summary["phases"][0]["landmarks"])
+        if any(tuple(r.summary["phases"][0]["landmarks"]) != names for r in done):
+            return 0
+        owners = [(result, n) for result in done for n in range(len(result.images))]
+        points, filled = fill_stack_gaps(np.concatenate([entry_points(r.summary["phases"], names) for r in done]),
+                                         stack_neighbours([image for r in done for image in r.images]))
+        changed: dict[int, tuple[SeriesResult, list[int]]] = {}
+        for flat in np.flatnonzero(filled.any(axis=1)):
+            result, n = owners[flat]
+            spacing = spacing_from_image(result.images[n])
+            for k in np.flatnonzero(filled[flat]):
+                result.summary["phases"][n]["landmarks"][names[k]] = landmark_entry(*points[flat, k], spacing, 0.0,
+                                                                                    "slices")
+            changed.setdefault(id(result), (result, []))[1].append(n)
+        for result, indices in changed.values():
+            self._redraw_filled(result, indices, names)
+        return int(filled.sum())
+
+    def _redraw_filled(self, result: SeriesResult, indices: Sequence[int], names: Sequence[str]) -> None:
+        """New A-RVI angles (and the series' values when the ED image is among them) and AI images for the
+        phase entries ``indices`` of one short-axis slice whose landmarks changed."""
+        summary, phases = result.summary, result.summary["phases"]
+        index = {name: k for k, name in enumerate(names)}
+        points = entry_points(phases, names)
+        spacings = np.array([spacing_from_image(image) for image in result.images])
+        levels = [phases[n].get("aha_level") for n in indices]
+        sectors = self._sectors(points[indices], names, spacings[indices], levels)
+        ed_index = next((n for n, e in enumerate(phases) if e["phase"] == summary.get("ed_phase")), 0)
+        for j, n in enumerate(indices):
+            phases[n]["arvi_angle_deg"] = _rounded(measures.arvi_angle_deg(
+                points[n, index["lv_centre"]], points[n, index["anterior_rv_insertion"]], spacings[n]))
+            if n == ed_index:
+                summary["arvi_angle_deg"] = phases[n]["arvi_angle_deg"]
+                summary["aha_sectors"] = self._sector_summary(sectors[j])
+        if bool(result.ai_images) and len(result.ai_images) == len(result.images):
+            for j, n in enumerate(indices):
+                result.ai_images[n] = self._annotated(result.images[n], points[n], names, spacings[n], sectors[j],
+                                                      summary, phases[n])
+            attach_summary(result.ai_images[0], summary)
+
     def apply_stack_levels(self, results: Sequence[SeriesResult]) -> None:
         """Give the slices of a short-axis stack, analysed one by one, their AHA levels (in place).
 
@@ -476,9 +562,7 @@ class SeriesAnalyser:
         complete = bool(result.ai_images) and len(result.ai_images) == len(result.images)
         if level == "apical":
             names = tuple(phases[0]["landmarks"])
-            points = np.array([[[np.nan, np.nan] if e["landmarks"][name] is None else
-                                [e["landmarks"][name]["row"], e["landmarks"][name]["col"]] for name in names]
-                               for e in phases], dtype=np.float64)
+            points = entry_points(phases, names)
             spacings = np.array([spacing_from_image(image) for image in result.images])
             sectors = self._sectors(points, names, spacings, [level] * len(phases))
             ed_index = next((n for n, e in enumerate(phases) if e["phase"] == summary.get("ed_phase")), 0)

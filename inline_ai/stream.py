@@ -198,6 +198,10 @@ class StreamProcessor:
         held = [r for r in results if self._holds(r)]
         if held:
             try:
+                self.analyser.fill_stack_gaps(held)
+            except Exception:
+                self.log.exception("inline AI: filling gaps between the slices of series %d failed", series)
+            try:
                 self.analyser.apply_stack_levels(held)
             except Exception:
                 self.log.exception("inline AI: AHA levels of series %d failed; slices keep 6 sectors", series)
@@ -300,9 +304,9 @@ class StreamProcessor:
 
     def _holds(self, result: SeriesResult) -> bool:
         """Whether the AI images of ``result`` wait for the end of their series: the slices of a
-        short-axis stack do, because a slice's AHA level (6 or 4 sectors) needs the whole stack."""
-        return (result.error is None and result.summary.get("view") == "sax" and (self.slices_expected or 0) > 1
-                and self.settings.sector_mode == "auto")
+        short-axis stack do, because a landmark missing between two slices that have it is filled from them
+        and a slice's AHA level (6 or 4 sectors) needs the whole stack."""
+        return result.error is None and result.summary.get("view") == "sax" and (self.slices_expected or 0) > 1
 
     def _send_ai_images(self, result: SeriesResult) -> None:
         try:

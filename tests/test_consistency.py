@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from inline_ai.consistency import fill_missing, smooth_over_phases
+from inline_ai.consistency import fill_missing, fill_stack_gaps, smooth_over_phases
+from inline_ai.context import neighbour_indices
 
 
 def track(phases=8):
@@ -67,3 +68,38 @@ def test_smoothing_leaves_tracks_with_gaps_alone():
     smooth = smooth_over_phases(points, sigma_phases=1.0)
     assert np.isnan(smooth[2, 1]).all()
     np.testing.assert_array_equal(smooth[:, 1][~np.isnan(smooth[:, 1, 0])], points[:, 1][~np.isnan(points[:, 1, 0])])
+
+
+def stack_points(present: str) -> np.ndarray:
+    """One landmark over a stack (one phase): slice k at (10 + k, 20 + 2k), absent where ``present`` has '.'."""
+    points = np.array([[[10.0 + k, 20.0 + 2 * k]] for k in range(len(present))])
+    points[[c == "." for c in present]] = np.nan
+    return points
+
+
+def test_stack_gap_between_two_slices_is_filled_with_their_mean():
+    points = stack_points("##.##")
+    filled_points, filled = fill_stack_gaps(points, neighbour_indices([0] * 5, range(5)))
+    assert filled[:, 0].tolist() == [False, False, True, False, False]
+    np.testing.assert_allclose(filled_points[2, 0], [12.0, 24.0])
+    np.testing.assert_array_equal(filled_points[[0, 1, 3, 4]], points[[0, 1, 3, 4]])
+
+
+def test_stack_ends_and_wider_gaps_stay_absent():
+    for present in (".###.", "#..##", "#.#.#"):
+        points = stack_points(present)
+        filled_points, filled = fill_stack_gaps(points, neighbour_indices([0] * 5, range(5)))
+        expected = [present[k - 1] == "#" and present[k + 1] == "#" and present[k] == "." if 0 < k < 4 else False
+                    for k in range(5)]
+        assert filled[:, 0].tolist() == expected, present
+    # "#.#.#": both gaps filled from the detected slices; a filled slice never fills another
+
+
+def test_stack_gaps_follow_the_neighbour_table_not_the_image_order():
+    points = stack_points("##.##")[[4, 2, 0, 3, 1]]  # shuffled; two phases would be two stacks
+    table = neighbour_indices([0] * 5, [4, 2, 0, 3, 1])
+    filled_points, filled = fill_stack_gaps(points, table)
+    assert filled[:, 0].tolist() == [False, True, False, False, False]
+    np.testing.assert_allclose(filled_points[1, 0], [12.0, 24.0])
+    with pytest.raises(ValueError, match="neighbours"):
+        fill_stack_gaps(points, table[:4])

@@ -83,6 +83,26 @@ def test_evaluate_command_on_an_analytic_model(tmp_path):
     assert card["metrics"]["test_eval"]["detection_rate"] == pytest.approx(0.5)
 
 
+def test_a_landmark_missed_between_two_slices_of_a_stack_is_filled_unless_told_not_to(tmp_path):
+    make_test_model(tmp_path / "models", name="spots", view_family="sax")
+    points = default_sax_points(5, (160, 144), (1.5, 1.5))
+    spots = points.copy()
+    spots[2, 0] = NAN  # the middle slice shows no anterior insertion; the truth has one
+    case = _spot_case(points, spots, "spot_p01_a")
+    case.phase, case.slice_index = np.array(["ED"] * 5), np.arange(5)
+    save_case(tmp_path / "data" / "spot_p01_a.npz", case)
+    model, out = str(tmp_path / "models" / "spots.json"), tmp_path / "m.json"
+    assert main([str(tmp_path / "data"), "--model", model, "--json", str(out)]) == 0
+    filled = json.loads(out.read_text())
+    assert filled["detection_rate"] == pytest.approx(1.0) and filled["stack_fill"] is True
+    expected_mm = 1.5 * np.linalg.norm((points[1, 0] + points[3, 0]) / 2 - points[2, 0])  # the neighbours' mean
+    assert filled["landmarks"]["anterior_rv_insertion"]["max_mm"] == pytest.approx(expected_mm, abs=0.5)
+    assert main([str(tmp_path / "data"), "--model", model, "--json", str(out), "--no-stack-fill"]) == 0
+    plain = json.loads(out.read_text())
+    assert plain["detection_rate"] == pytest.approx(4 / 5)
+    assert plain["landmarks"]["anterior_rv_insertion"]["missed"] == 1
+
+
 def test_evaluate_runs_the_refinement_model_unless_told_not_to(tmp_path):
     models = tmp_path / "models"
     make_test_model(models, name="refine", input_size=(144, 112), pixel_size_mm=1.0, threshold=0.05, crop="lv_axis")

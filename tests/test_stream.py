@@ -212,8 +212,10 @@ def test_multi_channel_image_array_is_reported_not_raised(settings):
     assert out.sent == [array] and "channels" in processor.summaries[0]["error"]
 
 
-def sax_stack(slices: int, phases: int = 2):
-    """Spot-model SAX slices along a base-to-apex normal; the last slice is beyond the LV (no LV centre)."""
+def sax_stack(slices: int, phases: int = 2, gap: tuple[int, int] | None = None, shift_mm: dict | None = None):
+    """Spot-model SAX slices along a base-to-apex normal; the last slice is beyond the LV (no LV centre).
+    ``gap`` (slice, landmark) leaves that landmark out of a slice; ``shift_mm`` {slice: mm} moves a slice's
+    centre along the read direction (another in-plane grid)."""
     normal = np.array([1.0, -1.0, -1.0]) / np.sqrt(3.0)
     read = np.array([1.0, 1.0, 0.0]) / np.sqrt(2.0)
     phase_dir = np.cross(normal, read)
@@ -222,9 +224,11 @@ def sax_stack(slices: int, phases: int = 2):
         points = make_spot_series(view_family="sax", phases=phases).points.copy()
         if k == slices - 1:
             points[:, 2] = np.nan
+        if gap is not None and gap[0] == k:
+            points[:, gap[1]] = np.nan
         series = make_spot_series(points, view_family="sax", slice=k)
         for image in series.images:
-            image.position = tuple(k * 10.0 * normal)
+            image.position = tuple(k * 10.0 * normal + (shift_mm or {}).get(k, 0.0) * read)
             image.read_dir, image.phase_dir, image.slice_dir = tuple(read), tuple(phase_dir), tuple(normal)
         stack.append(series)
     return stack
@@ -267,6 +271,28 @@ def test_short_axis_stack_waits_for_all_slices_and_draws_four_sectors_on_apical_
     for image in ai:
         same = np.array_equal(image.data, fixed_ai[(image.slice, image.phase)].data)
         assert same == (levels[image.slice] != "apical"), (image.slice, image.phase)
+
+
+def test_a_landmark_missed_on_one_slice_of_a_stack_is_filled_from_the_slices_around_it(tmp_path_factory):
+    model = make_test_model(tmp_path_factory.mktemp("gap"), name="sax_cine", view_family="sax")
+    processor, out = run_stack(model, sax_stack(5, gap=(2, 0)), sax_sectors="6")  # any sector mode
+    by_slice = {s["slice"]: s for s in processor.summaries}
+    for phase in range(2):
+        filled = by_slice[2]["phases"][phase]["landmarks"]["anterior_rv_insertion"]
+        around = [by_slice[k]["phases"][phase]["landmarks"]["anterior_rv_insertion"] for k in (1, 3)]
+        assert filled["filled_from"] == "slices" and filled["confidence"] == 0.0
+        assert filled["row"] == pytest.approx((around[0]["row"] + around[1]["row"]) / 2, abs=1e-3)
+        assert filled["col"] == pytest.approx((around[0]["col"] + around[1]["col"]) / 2, abs=1e-3)
+        assert by_slice[2]["phases"][phase]["arvi_angle_deg"] is not None
+    assert by_slice[2]["arvi_angle_deg"] is not None and len(by_slice[2]["aha_sectors"]) == 6
+    ai = [i for i in out.sent if i.image_series_index == AI_SERIES_FACTOR and i.slice == 2]
+    assert len(ai) == 2 and all(str(get_meta(i)["AI_anterior_rv_insertion_filled"]) == "1" for i in ai)
+    report = next(item for item in out.sent if item.image_series_index == report_series_index(1))
+    assert json.loads(get_meta(report)["InlineAI.SeriesReport"])[2]["arvi_angle_deg"] is not None
+    # the same gap next to a slice on another in-plane grid stays a gap: its (row, col) is elsewhere
+    processor, _ = run_stack(model, sax_stack(5, gap=(2, 0), shift_mm={3: 6.0}))
+    by_slice = {s["slice"]: s for s in processor.summaries}
+    assert [by_slice[2]["phases"][p]["landmarks"]["anterior_rv_insertion"] for p in range(2)] == [None, None]
 
 
 def test_context_model_analyses_each_slice_with_its_neighbours_once_the_stack_is_complete(tmp_path_factory,
