@@ -294,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
         data.setdefault("metrics", {})[args.write_card] = {
             "dataset": str(args.dataset), "split": args.split or "all", "images": metrics["images"],
             "patients": metrics["patients"], "refined_by": metrics.get("refined_by"),
+            "stack_fill": metrics["stack_fill"],
             "detection_rate": metrics["detection_rate"], "mean_mm": metrics["mean_mm"],
             "landmarks": {n: {k: v[k] for k in ("mean_mm", "sd_mm", "median_mm", "missed", "false_positives")}
                           for n, v in metrics["landmarks"].items()},

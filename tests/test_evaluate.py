@@ -92,8 +92,9 @@ def test_a_landmark_missed_between_two_slices_of_a_stack_is_filled_unless_told_n
     case.phase, case.slice_index = np.array(["ED"] * 5), np.arange(5)
     save_case(tmp_path / "data" / "spot_p01_a.npz", case)
     model, out = str(tmp_path / "models" / "spots.json"), tmp_path / "m.json"
-    assert main([str(tmp_path / "data"), "--model", model, "--json", str(out)]) == 0
+    assert main([str(tmp_path / "data"), "--model", model, "--json", str(out), "--write-card", "filled"]) == 0
     filled = json.loads(out.read_text())
+    assert json.loads((tmp_path / "models" / "spots.json").read_text())["metrics"]["filled"]["stack_fill"] is True
     assert filled["detection_rate"] == pytest.approx(1.0) and filled["stack_fill"] is True
     expected_mm = 1.5 * np.linalg.norm((points[1, 0] + points[3, 0]) / 2 - points[2, 0])  # the neighbours' mean
     assert filled["landmarks"]["anterior_rv_insertion"]["max_mm"] == pytest.approx(expected_mm, abs=0.5)
@@ -149,9 +150,13 @@ def test_model_card_markdown_lists_provenance_and_evaluations(tmp_path):
     make_test_model(tmp_path, name="spots", view_family="sax", trained_on="synthetic: spots only",
                     training_time="9 min on 2 CPU cores",
                     metrics={"acdc_val": {"dataset": "d", "split": "val", "images": 10, "detection_rate": 0.9,
-                                          "mean_mm": 1.5, "landmarks": {n: {"mean_mm": 1.0} for n in SAX}}})
+                                          "mean_mm": 1.5, "landmarks": {n: {"mean_mm": 1.0} for n in SAX}},
+                             "filled": {"dataset": "d", "split": "val", "images": 10, "detection_rate": 0.95,
+                                        "mean_mm": 1.5, "stack_fill": True,
+                                        "landmarks": {n: {"mean_mm": 1.0} for n in SAX}}})
     assert write_cards([str(tmp_path)]) == 0
     text = (tmp_path / "MODEL_CARD.md").read_text()
     assert "**Learned from:** synthetic: spots only" in text
     assert "- Training time: 9 min on 2 CPU cores" in text
     assert "| acdc_val (d, val) | 10 | 90.00% | 1.50 | 1.00 | 1.00 | 1.00 |" in text
+    assert "| filled (d, val, gaps between slices filled) | 10 | 95.00% |" in text

@@ -78,6 +78,8 @@ def card_section(card: dict[str, Any]) -> str:
         for key, value in evaluations.items():
             per = " | ".join(_number(v.get("mean_mm")) for v in value["landmarks"].values())
             where = f"{value.get('dataset', '')}, {value.get('split', '')}"
+            if value.get("stack_fill") and card.get("view_family") == "sax":
+                where += ", gaps between slices filled"
             lines.append(f"| {key} ({where}) | {value.get('images', '-')} | "
                          f"{100 * value['detection_rate']:.2f}% | {_number(value.get('mean_mm'))} | {per} |")
         for key, value in evaluations.items():
