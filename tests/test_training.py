@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -593,3 +594,30 @@ def test_ema_training_keeps_and_exports_the_averaged_weights(tmp_path):
     assert int(torch.load(run_dir / "checkpoint_last.pt", weights_only=False)["ema"]["n_averaged"]) == 6
     with pytest.raises(ValueError, match="ema_decay"):
         config_from_dict({**config, "ema_decay": 1.0})
+
+
+def test_cosine_schedule_decays_the_rate_over_the_configured_epochs(tmp_path):
+    from inline_ai.training.cli import main
+
+    _write_spot_dataset(tmp_path / "data")
+    config = {
+        "name": "tiny_cosine", "view_family": "sax", "input_size": [32, 32], "pixel_size_mm": 4.0, "work_margin": 4,
+        "depth": 2, "base_channels": 4, "batch_size": 4, "epochs": 4, "steps_per_epoch": 1, "val_pattern": "p03$",
+        "sources": [{"path": str(tmp_path / "data"), "kind": "real"}], "lr": 1e-3, "min_lr": 1e-5,
+        "lr_schedule": "cosine", "trained_on": "synthetic: spots (test)", "validated_on": "synthetic: spot patient p03",
+    }
+    config_path = tmp_path / "tiny.yaml"
+    config_path.write_text(json.dumps(config))
+    run_dir = tmp_path / "run"
+    assert main([str(config_path), "--run-dir", str(run_dir), "--no-export", "--quiet", "--device", "cpu"]) == 0
+    rates = [json.loads(line)["lr"] for line in (run_dir / "log.jsonl").read_text().splitlines()]
+    expected = [1e-5 + (1e-3 - 1e-5) * (1 + math.cos(math.pi * epoch / 4)) / 2 for epoch in range(4)]
+    np.testing.assert_allclose(rates, expected, rtol=1e-6)  # whatever the validation loss did
+    last = torch.load(run_dir / "checkpoint_last.pt", weights_only=False)
+    assert last["metadata"]["lr_schedule"] == "cosine"
+    assert last["optimizer"]["param_groups"][0]["lr"] == pytest.approx(1e-5)  # decayed to min_lr at the end
+    with pytest.raises(ValueError, match="lr_schedule"):
+        config_from_dict({**config, "lr_schedule": "step"})
+    assert config_from_dict({**config, "min_lr": "1e-5"}).min_lr == 1e-5  # as YAML reads 1e-5
+    with pytest.raises(ValueError, match="min_lr must be a number"):
+        config_from_dict({**config, "min_lr": "tiny"})

@@ -14,6 +14,8 @@ from inline_ai.mask_landmarks import MASK_CLASSES, MASK_RULE_CROPS, MASK_RULE_VI
 from inline_ai.paths import REPO_DIR
 from inline_ai.training.augment import AugmentSettings
 
+LR_SCHEDULES = ("plateau", "cosine")
+
 
 @dataclass
 class DataSource:
@@ -56,6 +58,8 @@ class TrainingConfig:
     lr: float = 1e-3
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = 1e-8
+    lr_schedule: str = "plateau"  # "plateau": halve on a validation plateau; "cosine": cosine decay to min_lr
+    # over the configured epochs (a fixed, short budget)
     plateau_patience: int = 5
     plateau_factor: float = 0.5
     min_lr: float = 1e-5
@@ -152,6 +156,12 @@ def config_from_dict(raw: dict[str, Any], config_path: Path | None = None) -> Tr
     for key in ("input_size", "betas"):
         if key in raw:
             raw[key] = tuple(raw[key])
+    for key, spec in TrainingConfig.__dataclass_fields__.items():  # YAML reads 1e-5 (no dot) as a string
+        if spec.type in ("float", "float | None") and isinstance(raw.get(key), str):
+            try:
+                raw[key] = float(raw[key])
+            except ValueError:
+                raise ValueError(f"{key} must be a number, got {raw[key]!r}") from None
     if raw.get("init_from"):
         raw["init_from"] = _resolve(raw["init_from"], base)
     raw.setdefault("views", ["sax"] if raw["view_family"] == "sax" else ["ch2", "ch3", "ch4"])
@@ -159,6 +169,8 @@ def config_from_dict(raw: dict[str, Any], config_path: Path | None = None) -> Tr
     config = TrainingConfig(sources=sources, augment=augment, config_path=config_path, **raw)
     if config.ema_decay is not None and not 0.0 < float(config.ema_decay) < 1.0:
         raise ValueError(f"ema_decay must be in (0, 1) or null, got {config.ema_decay}")
+    if config.lr_schedule not in LR_SCHEDULES:
+        raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {config.lr_schedule!r}")
     if config.context_slices not in (0, 1):
         raise ValueError(f"context_slices must be 0 or 1, got {config.context_slices}")
     if not 0.0 <= config.context_dropout <= 1.0:

@@ -40,6 +40,23 @@ from inline_ai.training.unet import UNet, count_parameters
 log = logging.getLogger("inline_ai.training")
 
 
+def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainingConfig) -> Any:
+    """The learning-rate schedule of ``config.lr_schedule``: halving on a plateau of the validation loss, or a
+    cosine decay from ``lr`` to ``min_lr`` over the configured epochs (stepped once per epoch)."""
+    if config.lr_schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, config.epochs), eta_min=config.min_lr)
+    return torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="min", factor=config.plateau_factor, patience=config.plateau_patience, min_lr=config.min_lr)
+
+
+def step_scheduler(scheduler: Any, loss: float) -> None:
+    """One epoch's step: a plateau schedule reads the loss, a fixed one does not."""
+    if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+        scheduler.step(loss)
+    else:
+        scheduler.step()
+
+
 @dataclass
 class Distributed:
     """Rank information; ``world_size == 1`` without ``torchrun``."""
@@ -227,7 +244,7 @@ class Trainer:
             "depth": c.depth, "base_channels": c.base_channels, "sigma_mm": c.sigma_mm, "threshold": c.threshold,
             "context_slices": c.context_slices, "crop": c.crop, "mask_rule": c.mask_rule,
             "trained_on": c.trained_on, "validated_on": c.validated_on, "training_command": c.training_command,
-            "augment": asdict(c.augment), "seed": c.seed, "ema_decay": c.ema_decay,
+            "augment": asdict(c.augment), "seed": c.seed, "ema_decay": c.ema_decay, "lr_schedule": c.lr_schedule,
         }
 
     # ----- loop -----
@@ -242,8 +259,7 @@ class Trainer:
                 model, device_ids=[self.dist.local_rank] if self.device.startswith("cuda") else None)
         net = model.module if hasattr(model, "module") else model
         optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, betas=config.betas, eps=config.eps)
-        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode="min", factor=config.plateau_factor, patience=config.plateau_patience, min_lr=config.min_lr)
+        scheduler = make_scheduler(optimizer, config)
         # the weights that are validated and kept: the raw network, or a moving average of its weights
         ema = (AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(config.ema_decay), use_buffers=True)
                if config.ema_decay else None)
@@ -299,10 +315,10 @@ class Trainer:
             if val is not None:
                 record.update(validate(kept, *val, self.loss, config.threshold, config.pixel_size_mm, config.mask_rule))
                 score = record["val_score"]
-                scheduler.step(record["val_loss"])
+                step_scheduler(scheduler, record["val_loss"])
             else:
                 score = record["loss"]
-                scheduler.step(record["loss"])
+                step_scheduler(scheduler, record["loss"])
             history.append(record)
             if self.dist.is_main:
                 improved = score < best
