@@ -52,7 +52,6 @@ def smooth_over_phases(points: np.ndarray, sigma_phases: float = 1.0, cyclic: bo
     return result
 
 
-
 def fill_stack_gaps(points: np.ndarray, neighbours: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Fill a short-axis landmark missing on one slice between two slices that have it.
 

@@ -28,7 +28,6 @@ class Detections:
     confidence: np.ndarray  # [N, K] peak probability
     names: tuple[str, ...]
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
-    stack_filled: np.ndarray | None = None  # [N, K] filled between two slices that have it (fill_stack_gaps)
 
 
 def model_input(pixels: np.ndarray, spacing: tuple[float, float], pixel_size_mm: float, input_size: tuple[int, int],
@@ -185,8 +184,6 @@ class LandmarkDetector:
                                                       [image.shape for image in images])
                 points, _ = refine_points(refiner, images, spacings, points, self.names, candidates=candidates)
             timings["refine"] = time.perf_counter() - start
-        stack_filled = None
         if neighbours is not None and card.view_family == "sax":
-            points, stack_filled = fill_stack_gaps(points, neighbours)
-        return Detections(points=points, confidence=confidence, names=self.names, timings=timings,
-                          stack_filled=stack_filled)
+            points, _ = fill_stack_gaps(points, neighbours)
+        return Detections(points=points, confidence=confidence, names=self.names, timings=timings)
