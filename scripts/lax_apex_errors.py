@@ -68,10 +68,8 @@ def label_stability(split_file: Path, subjects: int, phases: int) -> None:
             return label
         spacing = np.asarray(plane.pixel_spacing)
         best = label.astype(float)
-        for half, step in ((8.0, 0.25), (0.5, 0.02)):
-            grid = best + np.mgrid[-half:half + 1e-6:step, -half:half + 1e-6:step].reshape(2, -1).T
-            grid = grid[groundtruth._lv_inside(subject, state, plane, grid)]
-            best = grid[int(np.argmax(np.hypot(*((grid - reference) * spacing).T)))]
+        for half, step in ((8.0, 0.25), (0.5, 0.02)):  # the label lies inside, so each search finds a point
+            best = groundtruth.farthest_lv_point(best, reference, subject, state, plane, half_px=half, step_px=step)
         gain = np.hypot(*((best - reference) * spacing)) - np.hypot(*((label - reference) * spacing))
         offsets.append((float(np.hypot(*((label - best) * spacing))), float(gain)))
         return label

@@ -95,14 +95,21 @@ def epicardial_apex(mask: np.ndarray, reference: np.ndarray, subject: Subject, s
     rows, cols = mask.shape
     if best[0] in (0, rows - 1) or best[1] in (0, cols - 1):
         return np.full(2, np.nan, dtype=np.float32)  # the LV runs out of the image: apex not in it
-    offsets = np.mgrid[-1.5:1.51:0.1, -1.5:1.51:0.1].reshape(2, -1).T
-    candidates = best + offsets
-    inside = _lv_inside(subject, state, plane, candidates)
-    if not inside.any():
-        return best.astype(np.float32)
-    candidates = candidates[inside]
-    distance = np.hypot(*((candidates - reference) * spacing).T)
-    return candidates[int(np.argmax(distance))].astype(np.float32)
+    refined = farthest_lv_point(best, reference, subject, state, plane, half_px=1.5, step_px=0.1)
+    return (best if refined is None else refined).astype(np.float32)
+
+
+def farthest_lv_point(centre: np.ndarray, reference: np.ndarray, subject: Subject, state: HeartState,
+                      plane: ImagePlane, half_px: float, step_px: float) -> np.ndarray | None:
+    """Of a square grid of (row, col) points around ``centre`` (half-width ``half_px``, spacing ``step_px``), the one
+    inside the LV epicardium (exact geometry) farthest from ``reference``; None when none is inside."""
+    axis = slice(-half_px, half_px + step_px / 10, step_px)
+    candidates = centre + np.mgrid[axis, axis].reshape(2, -1).T
+    candidates = candidates[_lv_inside(subject, state, plane, candidates)]
+    if len(candidates) == 0:
+        return None
+    distance = np.hypot(*((candidates - reference) * np.asarray(plane.pixel_spacing)).T)
+    return candidates[int(np.argmax(distance))]
 
 
 def lax_landmarks(mask: np.ndarray, subject: Subject, state: HeartState, plane: ImagePlane, view: str
