@@ -219,6 +219,31 @@ def test_contrast_jitter_changes_appearance_not_anatomy():
     np.testing.assert_array_equal(jittered.image, generate_case("sax", "cine", 5, "ed_es", contrast_jitter=0.6).image)
 
 
+def test_rv_junction_extends_the_rv_along_the_septum_only():
+    from inline_ai.mask_landmarks import LABEL_LV_CAVITY, LABEL_LV_MYOCARDIUM, LABEL_RV_CAVITY
+
+    plain = generate_case("sax", "cine", 5, "ed_es", planning=EXACT)
+    junction = generate_case("sax", "cine", 5, "ed_es", planning=EXACT, rv_junction=True)
+    for label in (LABEL_LV_CAVITY, LABEL_LV_MYOCARDIUM):  # the LV is untouched
+        np.testing.assert_array_equal(plain.mask == label, junction.mask == label)
+    old_rv, new_rv = plain.mask == LABEL_RV_CAVITY, junction.mask == LABEL_RV_CAVITY
+    assert not (old_rv & ~new_rv).any()  # the fillet only adds RV cavity
+    added = new_rv & ~old_rv
+    assert added.sum() > 20
+    # the added cavity hugs the LV: every added pixel is within a few pixels of the LV myocardium
+    from scipy import ndimage
+
+    near_lv = ndimage.binary_dilation(junction.mask == LABEL_LV_MYOCARDIUM, iterations=6)
+    assert (added & ~near_lv).sum() <= 0.02 * added.sum()
+    # so the RV insertion points move along the LV, not towards or away from its centre
+    both = np.isfinite(plain.landmarks).all(axis=(1, 2)) & np.isfinite(junction.landmarks).all(axis=(1, 2))
+    assert both.sum() >= 4
+    radius = lambda points: np.hypot(*(points[:, :2] - points[:, 2:3]).transpose(2, 0, 1))  # noqa: E731
+    moved = np.hypot(*(junction.landmarks[both, :2] - plain.landmarks[both, :2]).transpose(2, 0, 1))
+    assert moved.max() > 1.0
+    assert np.abs(radius(junction.landmarks[both]) - radius(plain.landmarks[both])).max() < 3.0
+
+
 def test_contrast_jitter_keeps_the_cavities_brighter_than_the_myocardium():
     from inline_ai.phantom.contrast import draw_sequence, jitter_contrast, tissue_values
 

@@ -64,6 +64,9 @@ class Heart:
     rv_harmonics: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 0.0)
     pulmonary_radius: float = 12.0
     groove_fill_mm: float = 10.0  # how far fat fills the creases between chambers
+    rv_taper_mm: float = 0.0  # RV free wall's fold onto the LV: fillet radius (0 = the ellipsoid's own crossing)
+    rv_taper_reach_mm: float = 0.0  # how far (distance from the ellipsoid) the tapering tips run along the LV
+    rv_trabeculae_clearance_mm: float | None = None  # how far RV trabeculae stay off the septum (None: 2 / 3-6)
 
 
 @dataclass(frozen=True)
@@ -228,6 +231,19 @@ def draw_subject(seed: int, variant: str | None = None) -> Subject:
     torso = Torso(**{**torso.__dict__, "organs": draw_organs(seed)})
     return Subject(seed=int(seed), variant=variant, heart=heart, torso=torso, heart_axes=axes,
                    apex_position=apex)
+
+
+def with_rv_junction(subject: Subject) -> Subject:
+    """The same subject with an RV-LV junction as in real (often diseased) hearts: the free wall
+    folds onto the LV along a fillet, so the crescent's tips taper along the septum, and RV
+    trabeculae may reach the septum near the insertions. Drawn from the seed's own stream, so
+    the rest of the subject is unchanged."""
+    rng = np.random.default_rng([subject.seed, 7919, 3])
+    taper, reach, clearance = (float(v) for v in (rng.uniform(4.0, 20.0), rng.uniform(0.1, 1.5), rng.uniform(0.0, 3.0)))
+    heart = Heart(**{**subject.heart.__dict__, "rv_taper_mm": taper, "rv_taper_reach_mm": reach,
+                     "rv_trabeculae_clearance_mm": clearance})
+    return Subject(seed=subject.seed, variant=subject.variant, heart=heart, torso=subject.torso,
+                   heart_axes=subject.heart_axes, apex_position=subject.apex_position)
 
 
 def draw_organs(seed: int) -> Organs:

@@ -1,6 +1,6 @@
 """Compare phantom SAX cine statistics with real ACDC stacks (the calibration table of docs/phantom.md).
 
-``python -m inline_ai.phantom.calibrate [--subjects 24]`` prints, for ACDC (from the shared data
+``python -m inline_ai.phantom.calibrate [--subjects 24] [--rv-junction]`` prints, for ACDC (from the shared data
 folder) and the phantom: mid-ventricular LV cavity diameter, wall thickness, RV area, slices
 with an LV cavity, RV contact arc, ES/ED ratios, RV insertion distances over all complete images,
 landmark presence and region intensities.
@@ -112,6 +112,7 @@ def report(label: str, ed: list[LandmarkCase], pairs: list[tuple[LandmarkCase, r
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m inline_ai.phantom.calibrate", description=__doc__)
     parser.add_argument("--subjects", type=int, default=24)
+    parser.add_argument("--rv-junction", action="store_true", help="phantom with generate_case(rv_junction=True)")
     args = parser.parse_args(argv)
     folder = shared_data_dir() / "acdc_sax_cine"
     if folder.is_dir():
@@ -127,8 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"ACDC not found at {folder}: phantom only")
     # the standard display only (ACDC's); the mirrored half would flip the RV direction
-    cases = [generate_case("sax", "cine", seed, "ed_es", planning={"mirror_probability": 0.0})
-             for seed in range(args.subjects)]
+    cases = [generate_case("sax", "cine", seed, "ed_es", planning={"mirror_probability": 0.0},
+                           rv_junction=args.rv_junction) for seed in range(args.subjects)]
     ed_only, pairs = [], []
     for case in cases:
         slices = case.image.shape[0] // 2

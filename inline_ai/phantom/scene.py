@@ -73,6 +73,13 @@ def heart_geometry(subject: Subject, state: HeartState, xh: np.ndarray, yh: np.n
     d_rv = shapes.ellipsoid(xh - rx, yh - ry, zh - rz, state.rv_radii) - state.rv_radii[1] * (
         g2 * np.cos(2 * rv_theta + q2) + g3 * np.cos(3 * rv_theta + q3))
     above_tricuspid = zh - state.tricuspid_z
+    taper = subject.heart.rv_taper_mm
+    if taper > 0:  # the free wall folds onto the LV: its tips taper along the septum
+        # a fillet between the RV and the LV surface moved out by ``lift``, so that it runs only
+        # rv_taper_reach_mm beyond the ellipsoid's own crossing, (sqrt(taper) - sqrt(lift))^2
+        lift = (np.sqrt(taper) - np.sqrt(min(subject.heart.rv_taper_reach_mm, taper))) ** 2
+        fillet = shapes.smooth_union(d_rv, lv_epi + lift, taper)
+        d_rv = np.maximum(fillet, d_rv - lv_epi - taper)  # the fillet and the RV, not the LV
     rv_cavity = np.maximum(np.maximum(d_rv, -lv_epi), above_tricuspid)
     rv_outer = np.maximum(d_rv - subject.heart.rv_wall, above_tricuspid)
     lx, ly, lz = state.la_centre
@@ -146,7 +153,10 @@ def _rv_trabeculae(subject: Subject, state: HeartState, rv_cavity: np.ndarray, l
     spots = (rng.uniform(0.05, 0.35) - pattern) * 5.0  # ~mm outside the islands
     apical = np.clip(1.0 - zh / max(state.lv_length, 1.0), 0.0, 1.0)
     depth = rng.uniform(2.0, 5.0) * (1.0 + apical)
-    off_septum = rng.uniform(3.0, 6.0) - lv_epi
+    clearance = rng.uniform(3.0, 6.0)
+    if subject.heart.rv_trabeculae_clearance_mm is not None:
+        clearance = subject.heart.rv_trabeculae_clearance_mm
+    off_septum = clearance - lv_epi
     trabeculae = np.maximum(np.maximum(np.maximum(spots, rv_cavity), -rv_cavity - depth), off_septum)
     band_z = rng.uniform(0.2, 0.45) * state.lv_length
     rx, ry, _ = state.rv_centre
@@ -494,7 +504,9 @@ def paint_heart(subject: Subject, state: HeartState, where: HeartPoints, backgro
     trabeculae = np.zeros_like(xh)
     trabeculae[cavities] = _trabeculae(subject, state, xh[cavities], yh[cavities], zh[cavities])
     rv_blood = values.get("rv_blood", values["blood"]) * tex_b
-    off_septum = np.clip((geo["lv_epi"] - 2.0) / 4.0, 0.0, 1.0)  # the RV-septum junction stays sharp
+    clearance = subject.heart.rv_trabeculae_clearance_mm
+    clearance = 2.0 if clearance is None else clearance  # by default the RV-septum junction stays sharp
+    off_septum = np.clip((geo["lv_epi"] - clearance) / 4.0, 0.0, 1.0)
     painter.paint(geo["rv_cavity"] + 0.5 * trabeculae * off_septum, rv_blood)
     painter.paint(geo["pulmonary"], rv_blood)
     inside_rv = np.flatnonzero(geo["rv_cavity"] < edge_mm)  # trabeculae only matter inside the RV
