@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from inline_ai.landmarks import LAX_LANDMARKS, SAX_LANDMARKS
+from inline_ai.mask_landmarks import LABEL_LV_CAVITY, LABEL_LV_MYOCARDIUM, LABEL_RV_CAVITY
 from inline_ai.phantom.anatomy import draw_subject
 from inline_ai.phantom.generate import generate_case
 from inline_ai.phantom.motion import heart_state
@@ -220,8 +222,6 @@ def test_contrast_jitter_changes_appearance_not_anatomy():
 
 
 def test_rv_junction_extends_the_rv_along_the_septum_only():
-    from inline_ai.mask_landmarks import LABEL_LV_CAVITY, LABEL_LV_MYOCARDIUM, LABEL_RV_CAVITY
-
     plain = generate_case("sax", "cine", 5, "ed_es", planning=EXACT)
     junction = generate_case("sax", "cine", 5, "ed_es", planning=EXACT, rv_junction=True)
     for label in (LABEL_LV_CAVITY, LABEL_LV_MYOCARDIUM):  # the LV is untouched
@@ -231,8 +231,6 @@ def test_rv_junction_extends_the_rv_along_the_septum_only():
     added = new_rv & ~old_rv
     assert added.sum() > 20
     # the added cavity hugs the LV: every added pixel is within a few pixels of the LV myocardium
-    from scipy import ndimage
-
     near_lv = ndimage.binary_dilation(junction.mask == LABEL_LV_MYOCARDIUM, iterations=6)
     assert (added & ~near_lv).sum() <= 0.02 * added.sum()
     # so the RV insertion points move along the LV, not towards or away from its centre

@@ -8,7 +8,7 @@ Heart frame (mm): origin at the epicardial LV apex, ``z`` along the LV long axis
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -240,10 +240,8 @@ def with_rv_junction(subject: Subject) -> Subject:
     the rest of the subject is unchanged."""
     rng = np.random.default_rng([subject.seed, 7919, 3])
     taper, reach, clearance = (float(v) for v in (rng.uniform(4.0, 20.0), rng.uniform(0.1, 1.5), rng.uniform(0.0, 3.0)))
-    heart = Heart(**{**subject.heart.__dict__, "rv_taper_mm": taper, "rv_taper_reach_mm": reach,
-                     "rv_trabeculae_clearance_mm": clearance})
-    return Subject(seed=subject.seed, variant=subject.variant, heart=heart, torso=subject.torso,
-                   heart_axes=subject.heart_axes, apex_position=subject.apex_position)
+    heart = replace(subject.heart, rv_taper_mm=taper, rv_taper_reach_mm=reach, rv_trabeculae_clearance_mm=clearance)
+    return replace(subject, heart=heart)
 
 
 def draw_organs(seed: int) -> Organs:
