@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from pathlib import Path
 
 import numpy as np
+from acdc_group_split import GROUPS  # the script beside this one
 
 from inline_ai.crop import axis_crop
 from inline_ai.dataset import list_cases, load_case
@@ -26,17 +26,9 @@ from inline_ai.mask_landmarks import crop_mask_landmarks
 from inline_ai.normalise import normalise
 from inline_ai.runtime import load_model
 
-BLOCKS = ((1, 20, "001-020 dilated"), (21, 40, "021-040 hypertrophic"), (41, 60, "041-060 infarction"),
-          (61, 80, "061-080 normal"))
 NAMES = ("anterior RVI", "inferior RVI", "LV centre")
-
-
-def patient_number(case_id: str) -> int:
-    """ACDC patient number from a case name such as ``acdc_patient011_frame01``."""
-    found = re.search(r"patient(\d+)", case_id)
-    if found is None:
-        raise ValueError(f"not an ACDC case name: {case_id!r}")
-    return int(found.group(1))
+GROUP_OF = {f"acdc_patient{n:03d}": f"{name} ({members.start:03d}-{members.stop - 1:03d})"
+            for name, members in GROUPS.items() for n in members}
 
 
 def signed_end_errors(found: np.ndarray, truth: np.ndarray, spacing: np.ndarray) -> np.ndarray:
@@ -56,9 +48,9 @@ def signed_end_errors(found: np.ndarray, truth: np.ndarray, spacing: np.ndarray)
 
 
 def true_crop_errors(model, folder: Path, batch: int = 32) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Distances (mm, NaN where the mask gave no point) ``[N, 3]``, patient numbers ``[N]`` and the RV ends'
-    signed errors ``[N, 2, 2]`` (:func:`signed_end_errors`)."""
-    errors, patients, signed = [], [], []
+    """Distances (mm, NaN where the mask gave no point) ``[N, 3]``, ACDC diagnosis groups ``[N]`` and the RV
+    ends' signed errors ``[N, 2, 2]`` (:func:`signed_end_errors`)."""
+    errors, groups, signed = [], [], []
     for path in list_cases(folder):
         case = load_case(path)
         complete = np.flatnonzero(np.isfinite(case.landmarks).all(axis=(1, 2)))
@@ -73,17 +65,17 @@ def true_crop_errors(model, folder: Path, batch: int = 32) -> tuple[np.ndarray, 
                 truth = case.landmarks[index].astype(float)
                 found = crop_mask_landmarks(p, crops[start + k], case.image[index].shape).points(truth)
                 errors.append(np.hypot(*((found - truth) * case.pixel_spacing).T))
-                patients.append(patient_number(path.stem))
+                groups.append(GROUP_OF.get(case.patient_id, "other"))
                 signed.append(signed_end_errors(found, truth, case.pixel_spacing.astype(float)))
-    return np.asarray(errors), np.asarray(patients), np.asarray(signed)
+    return np.asarray(errors), np.asarray(groups), np.asarray(signed)
 
 
-def summarise(errors: np.ndarray, patients: np.ndarray, signed: np.ndarray) -> dict[str, dict[str, dict[str, float]]]:
+def summarise(errors: np.ndarray, groups: np.ndarray, signed: np.ndarray) -> dict[str, dict[str, dict[str, float]]]:
     """Per block and landmark: images, share found, mean and median distance of those found; for the RV
     ends also the median signed along / radial error and the spread (p25-p75) of the along error."""
     out = {}
-    for first, last, label in (*BLOCKS, (1, 80, "all")):
-        keep = (patients >= first) & (patients <= last)
+    for label in (*sorted(set(groups)), "all"):
+        keep = np.ones(len(groups), dtype=bool) if label == "all" else groups == label
         rows = errors[keep]
         block = {}
         for k, name in enumerate(NAMES):
