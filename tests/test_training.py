@@ -621,3 +621,36 @@ def test_cosine_schedule_decays_the_rate_over_the_configured_epochs(tmp_path):
     assert config_from_dict({**config, "min_lr": "1e-5"}).min_lr == 1e-5  # as YAML reads 1e-5
     with pytest.raises(ValueError, match="min_lr must be a number"):
         config_from_dict({**config, "min_lr": "tiny"})
+
+
+def test_bf16_precision_trains_on_the_cpu_and_exports_float32(tmp_path):
+    from inline_ai.training.cli import main
+    from inline_ai.training.trainer import uses_bf16
+
+    assert uses_bf16("auto", "cuda") and not uses_bf16("auto", "cpu")
+    assert uses_bf16("bf16", "cpu") and not uses_bf16("fp32", "cuda")
+    _write_spot_dataset(tmp_path / "data")
+    config = {
+        "name": "tiny_bf16", "view_family": "sax", "input_size": [32, 32], "pixel_size_mm": 4.0, "work_margin": 4,
+        "depth": 2, "base_channels": 4, "batch_size": 4, "epochs": 1, "steps_per_epoch": 3, "val_pattern": "p03$",
+        "sources": [{"path": str(tmp_path / "data"), "kind": "real"}],
+        "trained_on": "synthetic: spots (test)", "validated_on": "synthetic: spot patient p03",
+    }
+    config_path = tmp_path / "tiny.yaml"
+    config_path.write_text(json.dumps(config))
+    losses = {}
+    for precision in ("fp32", "bf16"):
+        run_dir, models = tmp_path / precision, tmp_path / f"models_{precision}"
+        assert main([str(config_path), "--run-dir", str(run_dir), "--export-dir", str(models), "--quiet",
+                     "--device", "cpu", "--set", f"precision={precision}"]) == 0
+        losses[precision] = json.loads((run_dir / "log.jsonl").read_text().splitlines()[0])["loss"]
+        best = torch.load(run_dir / "checkpoint_best.pt", weights_only=False)
+        assert best["metadata"]["precision"] == precision
+        assert all(v.dtype == torch.float32 for v in best["model"].values() if v.is_floating_point())
+        card = json.loads((models / "tiny_bf16.json").read_text())
+        assert card["export_parity"]["onnx_max_abs_diff"] <= 1e-4
+    # the same seed and data: bf16 autocast changes the arithmetic, not the training
+    assert losses["bf16"] != losses["fp32"]
+    assert losses["bf16"] == pytest.approx(losses["fp32"], rel=0.05)
+    with pytest.raises(ValueError, match="precision"):
+        config_from_dict({**config, "precision": "fp16"})

@@ -40,6 +40,17 @@ from inline_ai.training.unet import UNet, count_parameters
 log = logging.getLogger("inline_ai.training")
 
 
+def uses_bf16(precision: str, device_type: str) -> bool:
+    """Whether training runs under bf16 autocast: ``auto`` on CUDA only, ``bf16`` everywhere, ``fp32`` never."""
+    return precision == "bf16" or (precision == "auto" and device_type == "cuda")
+
+
+def cpu_has_fast_bf16() -> bool:
+    """Whether oneDNN has native bf16 kernels on this CPU (AVX512-BF16 or AMX)."""
+    probe = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    return bool(probe()) if probe is not None else False
+
+
 def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainingConfig) -> Any:
     """The learning-rate schedule of ``config.lr_schedule``: halving on a plateau of the validation loss, or a
     cosine decay from ``lr`` to ``min_lr`` over the configured epochs (stepped once per epoch)."""
@@ -245,6 +256,7 @@ class Trainer:
             "context_slices": c.context_slices, "crop": c.crop, "mask_rule": c.mask_rule,
             "trained_on": c.trained_on, "validated_on": c.validated_on, "training_command": c.training_command,
             "augment": asdict(c.augment), "seed": c.seed, "ema_decay": c.ema_decay, "lr_schedule": c.lr_schedule,
+            "precision": c.precision,
         }
 
     # ----- loop -----
@@ -278,10 +290,18 @@ class Trainer:
         per_step = config.batch_size * self.dist.world_size
         steps = config.steps_per_epoch or max(1, math.ceil(len(self.train_set) / per_step))
         val = self._val_tensors() if self.val_set is not None else None
-        use_amp = self.device.startswith("cuda")
+        device_type = "cuda" if self.device.startswith("cuda") else "cpu"
+        use_amp = uses_bf16(config.precision, device_type)
+        channels_last = use_amp and device_type == "cpu"  # oneDNN's bf16 kernels want NHWC
+        if channels_last:
+            model.to(memory_format=torch.channels_last)
+            if not cpu_has_fast_bf16():
+                log.warning("precision bf16 on a CPU without bf16 instructions (AVX512-BF16 / AMX): emulated, "
+                            "likely slower than fp32")
         if self.dist.is_main:
-            log.info("device %s, %d parameters, %d steps/epoch x %d epochs, batch %d", self.device,
-                     count_parameters(net), steps, config.epochs, config.batch_size)
+            log.info("device %s (%s), %d parameters, %d steps/epoch x %d epochs, batch %d", self.device,
+                     "bf16 autocast" if use_amp else "fp32", count_parameters(net), steps, config.epochs,
+                     config.batch_size)
         started = time.monotonic()
         best_metrics: dict[str, Any] = {}
         for epoch in range(start_epoch, config.epochs):
@@ -296,7 +316,9 @@ class Trainer:
                 masks = None if self.train_masks is None else self.train_masks[indices]
                 images, points, targets = self._inputs_and_targets(inputs, self.train_points[indices], masks,
                                                                    config.augment)
-                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_amp):
+                if channels_last:
+                    images = images.contiguous(memory_format=torch.channels_last)
+                with torch.autocast(device_type, dtype=torch.bfloat16, enabled=use_amp):
                     logits = model(images)
                 loss, parts = self.loss(logits, targets)
                 optimizer.zero_grad(set_to_none=True)
