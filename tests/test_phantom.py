@@ -242,6 +242,30 @@ def test_rv_junction_extends_the_rv_along_the_septum_only():
     assert np.abs(radius(junction.landmarks[both]) - radius(plain.landmarks[both])).max() < 3.0
 
 
+def test_lean_epicardium_darkens_only_the_fat_around_the_lv():
+    plain = generate_case("sax", "cine", 5, "ed_es", planning=EXACT)
+    lean = generate_case("sax", "cine", 5, "ed_es", planning=EXACT, lean_epicardium=True)
+    np.testing.assert_array_equal(plain.mask, lean.mask)  # labels and landmarks do not see the fat
+    np.testing.assert_array_equal(plain.landmarks, lean.landmarks)
+    spacing = np.asarray(plain.pixel_spacing, float)
+    darker, change_near, change_far = [], [], []
+    for index in range(len(plain.image)):
+        mask = plain.mask[index]
+        lv = (mask == LABEL_LV_MYOCARDIUM) | (mask == LABEL_LV_CAVITY)
+        if lv.sum() < 50:
+            continue
+        outside = ndimage.distance_transform_edt(~lv, sampling=spacing)
+        off_rv = ndimage.distance_transform_edt(mask != LABEL_RV_CAVITY, sampling=spacing) > 6.0
+        band = (outside > 0.75) & (outside <= 4.0) & off_rv
+        darker.append(np.median(lean.image[index][band]) < np.median(plain.image[index][band]))
+        change = np.abs(lean.image[index] - plain.image[index])
+        far = ndimage.distance_transform_edt(mask == 0, sampling=spacing) > 40.0  # well away from the heart
+        change_near.append(change[band].mean())
+        change_far.append(change[far].mean())  # only k-space filtering's ringing reaches there
+    assert len(darker) >= 4 and np.mean(darker) >= 0.75
+    assert np.mean(change_far) < 0.05 * np.mean(change_near)
+
+
 def test_contrast_jitter_keeps_the_cavities_brighter_than_the_myocardium():
     from inline_ai.phantom.contrast import draw_sequence, jitter_contrast, tissue_values
 

@@ -490,9 +490,14 @@ def paint_heart(subject: Subject, state: HeartState, where: HeartPoints, backgro
     envelope_rng = np.random.default_rng(subject.heart.trabeculation_seed + 3)
     envelope_mm, envelope_phase = envelope_rng.uniform(0.0, 10.0), envelope_rng.uniform(0, 2 * np.pi, size=2)
     lobes = np.clip(np.sin(3 * theta + envelope_phase[0]) * np.cos(0.07 * zh + envelope_phase[1]) + 0.3, 0.0, None)
-    painter.paint(outer - (subject.heart.fat_thickness * patchy + groove) - envelope_mm * lobes,
-                  envelope_rng.uniform(0.3, 0.75) * values["fat"] * tex_t)
-    painter.paint(outer - (subject.heart.fat_thickness * patchy + groove), values["fat"] * tex_t)
+    layer, envelope = subject.heart.fat_thickness * patchy, envelope_mm * lobes
+    if subject.heart.lv_fat_scale is not None:  # lean over the LV, blending to full over the RV and atria
+        near_lv = np.clip(0.5 + (geo["rv_outer"] - geo["lv_epi"]) / 10.0, 0.0, 1.0)
+        near_lv *= np.clip((state.lv_length - 5.0 - zh) / 10.0, 0.0, 1.0)  # the AV groove keeps its fat
+        lean = 1.0 - near_lv * (1.0 - subject.heart.lv_fat_scale)
+        layer = layer * lean  # the dimmer envelope stays: ACDC's 4-9 mm band is no darker than its 1-4 mm
+    painter.paint(outer - (layer + groove) - envelope, envelope_rng.uniform(0.3, 0.75) * values["fat"] * tex_t)
+    painter.paint(outer - (layer + groove), values["fat"] * tex_t)
     painter.paint(np.minimum(geo["la"] - 2.0, geo["ra"] - 2.0), myo)
     painter.paint(geo["aorta"] - 2.0, myo)
     painter.paint(geo["rv_outer"], myo)
