@@ -1,9 +1,9 @@
 """Compare phantom SAX cine statistics with real ACDC stacks (the calibration table of docs/phantom.md).
 
-``python -m inline_ai.phantom.calibrate [--subjects 24] [--rv-junction]`` prints, for ACDC (from the shared data
-folder) and the phantom: mid-ventricular LV cavity diameter, wall thickness, RV area, slices
-with an LV cavity, RV contact arc, ES/ED ratios, RV insertion distances over all complete images,
-landmark presence and region intensities.
+``python -m inline_ai.phantom.calibrate [--subjects 24] [--rv-junction] [--lean-epicardium]`` prints, for ACDC
+(from the shared data folder) and the phantom: mid-ventricular LV cavity diameter, wall thickness, RV area,
+slices with an LV cavity, RV contact arc, ES/ED ratios, RV insertion distances over all complete images,
+landmark presence, region intensities and the brightness of the band just outside the LV.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import re
 from collections import defaultdict
 
 import numpy as np
+from scipy import ndimage
 
 from inline_ai.dataset import LandmarkCase, list_cases, load_case
 from inline_ai.paths import shared_data_dir
@@ -48,6 +49,25 @@ def region_intensity(cases: list[LandmarkCase], label: int) -> np.ndarray:
     values = [np.median(image[mask == label]) / np.percentile(image, 99.5)
               for case in cases for image, mask in zip(case.image, case.mask, strict=True)
               if (mask == label).sum() > 20]
+    return np.asarray(values, dtype=float)
+
+
+def epicardial_band(cases: list[LandmarkCase], inner_mm: float = 0.75, outer_mm: float = 4.0,
+                    rv_clearance_mm: float = 6.0) -> np.ndarray:
+    """Median intensity of the band ``inner_mm``-``outer_mm`` outside the LV (myocardium and cavity),
+    farther than ``rv_clearance_mm`` from the RV cavity, / the LV cavity's median, per image: how
+    bright what hugs the LV wall (epicardial fat, pericardium, lung) is."""
+    values = []
+    for case in cases:
+        spacing = np.asarray(case.pixel_spacing, dtype=float)
+        for image, mask in zip(case.image, case.mask, strict=True):
+            if (mask == 3).sum() < 20:
+                continue
+            outside = ndimage.distance_transform_edt((mask != 2) & (mask != 3), sampling=spacing)
+            off_rv = ndimage.distance_transform_edt(mask != 1, sampling=spacing) > rv_clearance_mm
+            band = (outside > inner_mm) & (outside <= outer_mm) & off_rv
+            if band.sum() > 5:
+                values.append(np.median(image[band]) / np.median(image[mask == 3]))
     return np.asarray(values, dtype=float)
 
 
@@ -107,12 +127,15 @@ def report(label: str, ed: list[LandmarkCase], pairs: list[tuple[LandmarkCase, r
     print(f"{'LV centre present':<24} {lv:8.2f}\n{'RV points | LV centre':<24} {rv:8.2f}")
     for code, name in ((1, "RV cavity"), (2, "LV myocardium"), (3, "LV cavity")):
         print(_summary(f"intensity {name}", region_intensity(ed[:20], code)))
+    print(_summary("LV band 0.75-4 mm / LV", epicardial_band(ed[:20])))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m inline_ai.phantom.calibrate", description=__doc__)
     parser.add_argument("--subjects", type=int, default=24)
     parser.add_argument("--rv-junction", action="store_true", help="phantom with generate_case(rv_junction=True)")
+    parser.add_argument("--lean-epicardium", action="store_true",
+                        help="phantom with generate_case(lean_epicardium=True)")
     args = parser.parse_args(argv)
     folder = shared_data_dir() / "acdc_sax_cine"
     if folder.is_dir():
@@ -129,7 +152,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ACDC not found at {folder}: phantom only")
     # the standard display only (ACDC's); the mirrored half would flip the RV direction
     cases = [generate_case("sax", "cine", seed, "ed_es", planning={"mirror_probability": 0.0},
-                           rv_junction=args.rv_junction) for seed in range(args.subjects)]
+                           rv_junction=args.rv_junction, lean_epicardium=args.lean_epicardium)
+             for seed in range(args.subjects)]
     ed_only, pairs = [], []
     for case in cases:
         slices = case.image.shape[0] // 2
