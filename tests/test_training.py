@@ -209,6 +209,20 @@ def _write_spot_dataset(directory: Path, patients: int = 4) -> None:
         save_case(directory / f"spot_p{p:02d}_c.npz", case)
 
 
+def _tiny_spot_config(tmp_path: Path, name: str, **extra) -> tuple[dict, Path]:
+    """Spot data in ``tmp_path/data`` and a tiny SAX training config on it (patient p03 held out)."""
+    _write_spot_dataset(tmp_path / "data")
+    config = {
+        "name": name, "view_family": "sax", "input_size": [32, 32], "pixel_size_mm": 4.0, "work_margin": 4,
+        "depth": 2, "base_channels": 4, "batch_size": 4, "epochs": 1, "steps_per_epoch": 3, "val_pattern": "p03$",
+        "sources": [{"path": str(tmp_path / "data"), "kind": "real"}],
+        "trained_on": "synthetic: spots (test)", "validated_on": "synthetic: spot patient p03", **extra,
+    }
+    config_path = tmp_path / "tiny.yaml"
+    config_path.write_text(json.dumps(config))
+    return config, config_path
+
+
 def test_prepared_set_round_trip(tmp_path):
     _write_spot_dataset(tmp_path / "data", patients=1)
     from inline_ai.dataset import load_case
@@ -235,15 +249,7 @@ def test_tiny_training_run_exports_a_model_the_runtime_loads(tmp_path):
     from inline_ai.runtime import load_model
     from inline_ai.training.cli import main
 
-    _write_spot_dataset(tmp_path / "data")
-    config = {
-        "name": "tiny_sax", "view_family": "sax", "input_size": [32, 32], "pixel_size_mm": 4.0, "work_margin": 4,
-        "depth": 2, "base_channels": 4, "batch_size": 4, "epochs": 2, "steps_per_epoch": 3, "val_pattern": "p03$",
-        "sources": [{"path": str(tmp_path / "data"), "kind": "real"}],
-        "trained_on": "synthetic: spots (test)", "validated_on": "synthetic: spot patient p03",
-    }
-    config_path = tmp_path / "tiny.yaml"
-    config_path.write_text(json.dumps(config))
+    _, config_path = _tiny_spot_config(tmp_path, "tiny_sax", epochs=2)
     run_dir, models = tmp_path / "run", tmp_path / "models"
     assert main([str(config_path), "--run-dir", str(run_dir), "--export-dir", str(models), "--quiet",
                  "--device", "cpu"]) == 0
@@ -568,15 +574,7 @@ def test_a_mask_model_also_learns_from_images_lacking_a_landmark(tmp_path):
 def test_ema_training_keeps_and_exports_the_averaged_weights(tmp_path):
     from inline_ai.training.cli import main
 
-    _write_spot_dataset(tmp_path / "data")
-    config = {
-        "name": "tiny_ema", "view_family": "sax", "input_size": [32, 32], "pixel_size_mm": 4.0, "work_margin": 4,
-        "depth": 2, "base_channels": 4, "batch_size": 4, "epochs": 1, "steps_per_epoch": 3, "val_pattern": "p03$",
-        "sources": [{"path": str(tmp_path / "data"), "kind": "real"}], "ema_decay": 0.5,
-        "trained_on": "synthetic: spots (test)", "validated_on": "synthetic: spot patient p03",
-    }
-    config_path = tmp_path / "tiny.yaml"
-    config_path.write_text(json.dumps(config))
+    config, config_path = _tiny_spot_config(tmp_path, "tiny_ema", ema_decay=0.5)
     run_dir = tmp_path / "run"
     assert main([str(config_path), "--run-dir", str(run_dir), "--no-export", "--quiet", "--device", "cpu"]) == 0
     last = torch.load(run_dir / "checkpoint_last.pt", weights_only=False)
@@ -629,15 +627,7 @@ def test_bf16_precision_trains_on_the_cpu_and_exports_float32(tmp_path):
 
     assert uses_bf16("auto", "cuda") and not uses_bf16("auto", "cpu")
     assert uses_bf16("bf16", "cpu") and not uses_bf16("fp32", "cuda")
-    _write_spot_dataset(tmp_path / "data")
-    config = {
-        "name": "tiny_bf16", "view_family": "sax", "input_size": [32, 32], "pixel_size_mm": 4.0, "work_margin": 4,
-        "depth": 2, "base_channels": 4, "batch_size": 4, "epochs": 1, "steps_per_epoch": 3, "val_pattern": "p03$",
-        "sources": [{"path": str(tmp_path / "data"), "kind": "real"}],
-        "trained_on": "synthetic: spots (test)", "validated_on": "synthetic: spot patient p03",
-    }
-    config_path = tmp_path / "tiny.yaml"
-    config_path.write_text(json.dumps(config))
+    config, config_path = _tiny_spot_config(tmp_path, "tiny_bf16")
     losses = {}
     for precision in ("fp32", "bf16"):
         run_dir, models = tmp_path / precision, tmp_path / f"models_{precision}"
