@@ -243,6 +243,8 @@ def test_rv_junction_extends_the_rv_along_the_septum_only():
 
 
 def test_lean_epicardium_darkens_only_the_fat_around_the_lv():
+    from inline_ai.phantom.calibrate import lv_band
+
     plain = generate_case("sax", "cine", 5, "ed_es", planning=EXACT)
     lean = generate_case("sax", "cine", 5, "ed_es", planning=EXACT, lean_epicardium=True)
     np.testing.assert_array_equal(plain.mask, lean.mask)  # labels and landmarks do not see the fat
@@ -254,9 +256,7 @@ def test_lean_epicardium_darkens_only_the_fat_around_the_lv():
         lv = (mask == LABEL_LV_MYOCARDIUM) | (mask == LABEL_LV_CAVITY)
         if lv.sum() < 50:
             continue
-        outside = ndimage.distance_transform_edt(~lv, sampling=spacing)
-        off_rv = ndimage.distance_transform_edt(mask != LABEL_RV_CAVITY, sampling=spacing) > 6.0
-        band = (outside > 0.75) & (outside <= 4.0) & off_rv
+        band = lv_band(mask, spacing)
         darker.append(np.median(lean.image[index][band]) < np.median(plain.image[index][band]))
         change = np.abs(lean.image[index] - plain.image[index])
         far = ndimage.distance_transform_edt(mask == 0, sampling=spacing) > 40.0  # well away from the heart

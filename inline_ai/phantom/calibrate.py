@@ -52,20 +52,25 @@ def region_intensity(cases: list[LandmarkCase], label: int) -> np.ndarray:
     return np.asarray(values, dtype=float)
 
 
-def epicardial_band(cases: list[LandmarkCase], inner_mm: float = 0.75, outer_mm: float = 4.0,
-                    rv_clearance_mm: float = 6.0) -> np.ndarray:
-    """Median intensity of the band ``inner_mm``-``outer_mm`` outside the LV (myocardium and cavity),
-    farther than ``rv_clearance_mm`` from the RV cavity, / the LV cavity's median, per image: how
-    bright what hugs the LV wall (epicardial fat, pericardium, lung) is."""
+def lv_band(mask: np.ndarray, spacing: np.ndarray, inner_mm: float = 0.75, outer_mm: float = 4.0,
+            rv_clearance_mm: float = 6.0) -> np.ndarray:
+    """Pixels ``inner_mm``-``outer_mm`` outside the LV (myocardium and cavity) and farther than
+    ``rv_clearance_mm`` from the RV cavity: what hugs the LV wall (epicardial fat, pericardium, lung)."""
+    outside = ndimage.distance_transform_edt((mask != 2) & (mask != 3), sampling=spacing)
+    off_rv = ndimage.distance_transform_edt(mask != 1, sampling=spacing) > rv_clearance_mm
+    return (outside > inner_mm) & (outside <= outer_mm) & off_rv
+
+
+def epicardial_band(cases: list[LandmarkCase]) -> np.ndarray:
+    """Median intensity of each image's :func:`lv_band` / its LV cavity's median: how bright what hugs
+    the LV wall is."""
     values = []
     for case in cases:
         spacing = np.asarray(case.pixel_spacing, dtype=float)
         for image, mask in zip(case.image, case.mask, strict=True):
             if (mask == 3).sum() < 20:
                 continue
-            outside = ndimage.distance_transform_edt((mask != 2) & (mask != 3), sampling=spacing)
-            off_rv = ndimage.distance_transform_edt(mask != 1, sampling=spacing) > rv_clearance_mm
-            band = (outside > inner_mm) & (outside <= outer_mm) & off_rv
+            band = lv_band(mask, spacing)
             if band.sum() > 5:
                 values.append(np.median(image[band]) / np.median(image[mask == 3]))
     return np.asarray(values, dtype=float)
