@@ -266,6 +266,32 @@ def test_lean_epicardium_darkens_only_the_fat_around_the_lv():
     assert np.mean(change_far) < 0.05 * np.mean(change_near)
 
 
+def test_dark_epicardium_lays_myocardium_dark_tissue_on_the_lv_wall_only():
+    from inline_ai.phantom.calibrate import lv_band
+
+    lean = generate_case("sax", "cine", 5, "ed_es", planning=EXACT, lean_epicardium=True)
+    dark = generate_case("sax", "cine", 5, "ed_es", planning=EXACT, lean_epicardium=True, dark_epicardium=True)
+    np.testing.assert_array_equal(lean.mask, dark.mask)  # labels and landmarks do not see the band
+    np.testing.assert_array_equal(lean.landmarks, dark.landmarks)
+    spacing = np.asarray(lean.pixel_spacing, float)
+    band_vs_wall, darker, rv_change, band_change = [], [], [], []
+    for index in range(len(lean.image)):
+        mask = lean.mask[index]
+        lv = (mask == LABEL_LV_MYOCARDIUM) | (mask == LABEL_LV_CAVITY)
+        if lv.sum() < 50 or (mask == LABEL_RV_CAVITY).sum() < 50:
+            continue
+        band, wall = lv_band(mask, spacing), mask == LABEL_LV_MYOCARDIUM
+        image = dark.image[index]
+        darker.append(np.median(image[band]) < np.median(lean.image[index][band]))
+        band_vs_wall.append(np.median(image[band]) / np.median(image[wall]))
+        change = np.abs(image - lean.image[index])
+        band_change.append(change[band].mean())
+        rv_change.append(change[mask == LABEL_RV_CAVITY].mean())  # the RV blood stays as it was
+    assert len(darker) >= 4 and np.mean(darker) >= 0.75
+    assert 0.5 < np.median(band_vs_wall) < 1.6  # about as dark as the wall it lies on
+    assert np.mean(rv_change) < 0.1 * np.mean(band_change)
+
+
 def test_contrast_jitter_keeps_the_cavities_brighter_than_the_myocardium():
     from inline_ai.phantom.contrast import draw_sequence, jitter_contrast, tissue_values
 

@@ -68,6 +68,8 @@ class Heart:
     rv_taper_reach_mm: float = 0.0  # how far (distance from the ellipsoid) the tapering tips run along the LV
     rv_trabeculae_clearance_mm: float | None = None  # how far RV trabeculae stay off the septum (None: 2 / 3-6)
     lv_fat_scale: float | None = None  # epicardial fat over the LV as a share of the rest's (None: all the same)
+    lv_dark_band_mm: float = 0.0  # tissue about as dark as myocardium on the LV wall, up to this thick (0 = none)
+    lv_dark_band_level: float = 1.0  # that band's signal as a share of the myocardium's
 
 
 @dataclass(frozen=True)
@@ -254,6 +256,16 @@ def with_lean_epicardium(subject: Subject) -> Subject:
     scale, crease = float(rng.uniform(0.0, 0.2)), float(rng.uniform(1.0, 6.0))
     heart = replace(subject.heart, lv_fat_scale=scale, groove_fill_mm=min(crease, subject.heart.groove_fill_mm))
     return replace(subject, heart=heart)
+
+
+def with_dark_epicardium(subject: Subject) -> Subject:
+    """The same subject with tissue about as dark as myocardium lying on the LV wall (pericardium, lung and
+    liver at partial volume), 1-8 mm thick at most and 0.6-1.3 times the myocardium's signal, away from the RV
+    and the atrioventricular groove: in ACDC the band just outside the LV is about as dark as the wall, so the
+    wall's outer edge shows by its shape more than by its contrast. Drawn from the seed's own stream."""
+    rng = np.random.default_rng([subject.seed, 7919, 5])
+    thickness, level = float(rng.uniform(1.0, 8.0)), float(rng.uniform(0.6, 1.3))
+    return replace(subject, heart=replace(subject.heart, lv_dark_band_mm=thickness, lv_dark_band_level=level))
 
 
 def draw_organs(seed: int) -> Organs:

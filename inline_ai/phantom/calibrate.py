@@ -141,6 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rv-junction", action="store_true", help="phantom with generate_case(rv_junction=True)")
     parser.add_argument("--lean-epicardium", action="store_true",
                         help="phantom with generate_case(lean_epicardium=True)")
+    parser.add_argument("--dark-epicardium", action="store_true",
+                        help="phantom with generate_case(dark_epicardium=True)")
     args = parser.parse_args(argv)
     folder = shared_data_dir() / "acdc_sax_cine"
     if folder.is_dir():
@@ -157,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ACDC not found at {folder}: phantom only")
     # the standard display only (ACDC's); the mirrored half would flip the RV direction
     cases = [generate_case("sax", "cine", seed, "ed_es", planning={"mirror_probability": 0.0},
-                           rv_junction=args.rv_junction, lean_epicardium=args.lean_epicardium)
+                           rv_junction=args.rv_junction, lean_epicardium=args.lean_epicardium,
+                           dark_epicardium=args.dark_epicardium)
              for seed in range(args.subjects)]
     ed_only, pairs = [], []
     for case in cases:

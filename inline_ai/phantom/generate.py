@@ -14,7 +14,13 @@ import numpy as np
 from inline_ai.dataset import LandmarkCase
 from inline_ai.landmarks import SEQUENCES, VIEWS, landmark_names
 from inline_ai.phantom import acquisition, contrast, groundtruth, texture
-from inline_ai.phantom.anatomy import Subject, draw_subject, with_lean_epicardium, with_rv_junction
+from inline_ai.phantom.anatomy import (
+    Subject,
+    draw_subject,
+    with_dark_epicardium,
+    with_lean_epicardium,
+    with_rv_junction,
+)
 from inline_ai.phantom.motion import heart_state
 from inline_ai.phantom.planning import ImagePlane, PlanningSettings, plan_long_axis, plan_sax_stack
 from inline_ai.phantom.render import plane_heart_points, render_image, sub_plane_offsets
@@ -106,7 +112,8 @@ def generate_case(view: str, sequence: str, subject_seed: int, phases: int | str
                   image_seed: int = 0, variant: str | None = None, field_strength_t: float | None = None,
                   through_plane_samples: int | None = None,
                   planning: PlanningSettings | dict | None = None, contrast_jitter: float = 0.0,
-                  rv_junction: bool = False, lean_epicardium: bool = False) -> LandmarkCase:
+                  rv_junction: bool = False, lean_epicardium: bool = False,
+                  dark_epicardium: bool = False) -> LandmarkCase:
     """Render one synthetic series with exact landmarks.
 
     view: ``sax`` (a whole stack, base first), ``ch2``, ``ch3`` or ``ch4``; sequence: ``cine``,
@@ -119,7 +126,8 @@ def generate_case(view: str, sequence: str, subject_seed: int, phases: int | str
     folds onto the LV with tapering tips and trabeculae near the insertions (``with_rv_junction``;
     off = the same output as before it existed); lean_epicardium: little epicardial fat over the LV
     and in the creases beside the RV insertions, as in ACDC (``with_lean_epicardium``; off = the same
-    output as before it existed). Images
+    output as before it existed); dark_epicardium: tissue about as dark as myocardium lying on the LV wall
+    (``with_dark_epicardium``; off = the same output as before it existed). Images
     are ordered phase-major (all slices of a phase, then the next). Landmarks are (row, col)
     pixels, NaN where absent.
     """
@@ -132,6 +140,8 @@ def generate_case(view: str, sequence: str, subject_seed: int, phases: int | str
         subject = with_rv_junction(subject)
     if lean_epicardium:
         subject = with_lean_epicardium(subject)
+    if dark_epicardium:
+        subject = with_dark_epicardium(subject)
     heart = subject.heart
     times = cardiac_times(sequence, phases, heart.es_time)
     rng = np.random.default_rng([int(subject_seed), int(image_seed), VIEWS.index(view), SEQUENCES.index(sequence)])

@@ -456,6 +456,24 @@ def heart_points(subject: Subject, points: np.ndarray, radius_mm: float = HEART_
                        z=np.ascontiguousarray(local[keep, 2]))
 
 
+def lv_wall_share(geo: dict[str, np.ndarray], state: HeartState, zh: np.ndarray) -> np.ndarray:
+    """0-1 weight of how much a point near the heart lies over the LV wall: 1 well away from the RV and
+    below the atrioventricular groove, blending to 0 within about 5 mm of the RV and 5-15 mm of the valve plane."""
+    near_lv = np.clip(0.5 + (geo["rv_outer"] - geo["lv_epi"]) / 10.0, 0.0, 1.0)
+    return near_lv * np.clip((state.lv_length - 5.0 - zh) / 10.0, 0.0, 1.0)
+
+
+def _paint_dark_band(painter: _Painter, subject: Subject, state: HeartState, geo: dict[str, np.ndarray],
+                     theta: np.ndarray, zh: np.ndarray, myo: np.ndarray | float) -> None:
+    """Tissue about as dark as myocardium on the LV wall (``Heart.lv_dark_band_mm``), its thickness varying
+    round the LV and along it, so that where it lies the wall's outer edge shows by shape, not contrast."""
+    heart = subject.heart
+    phases = np.random.default_rng(heart.trabeculation_seed + 5).uniform(0, 2 * np.pi, size=2)
+    varying = np.clip(0.6 + 0.7 * np.sin(2 * theta + phases[0]) * np.cos(0.05 * zh + phases[1]), 0.0, 1.0)
+    thickness = heart.lv_dark_band_mm * varying * lv_wall_share(geo, state, zh)
+    painter.paint(geo["lv_epi"] - thickness, heart.lv_dark_band_level * myo)
+
+
 def paint_heart(subject: Subject, state: HeartState, where: HeartPoints, background: np.ndarray,
                 values: dict[str, float], edge_mm: float, textures: Textures | None = None,
                 want_labels: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
@@ -492,12 +510,12 @@ def paint_heart(subject: Subject, state: HeartState, where: HeartPoints, backgro
     lobes = np.clip(np.sin(3 * theta + envelope_phase[0]) * np.cos(0.07 * zh + envelope_phase[1]) + 0.3, 0.0, None)
     layer, envelope = subject.heart.fat_thickness * patchy, envelope_mm * lobes
     if subject.heart.lv_fat_scale is not None:  # lean over the LV, blending to full over the RV and atria
-        near_lv = np.clip(0.5 + (geo["rv_outer"] - geo["lv_epi"]) / 10.0, 0.0, 1.0)
-        near_lv *= np.clip((state.lv_length - 5.0 - zh) / 10.0, 0.0, 1.0)  # the AV groove keeps its fat
-        lean = 1.0 - near_lv * (1.0 - subject.heart.lv_fat_scale)
+        lean = 1.0 - lv_wall_share(geo, state, zh) * (1.0 - subject.heart.lv_fat_scale)  # the AV groove keeps its fat
         layer = layer * lean  # the dimmer envelope stays: ACDC's 4-9 mm band is no darker than its 1-4 mm
     painter.paint(outer - (layer + groove) - envelope, envelope_rng.uniform(0.3, 0.75) * values["fat"] * tex_t)
     painter.paint(outer - (layer + groove), values["fat"] * tex_t)
+    if subject.heart.lv_dark_band_mm > 0.0:  # dark tissue on the LV wall, away from the RV and the AV groove
+        _paint_dark_band(painter, subject, state, geo, theta, zh, myo)
     painter.paint(np.minimum(geo["la"] - 2.0, geo["ra"] - 2.0), myo)
     painter.paint(geo["aorta"] - 2.0, myo)
     painter.paint(geo["rv_outer"], myo)
