@@ -463,15 +463,16 @@ def lv_wall_share(geo: dict[str, np.ndarray], state: HeartState, zh: np.ndarray)
     return near_lv * np.clip((state.lv_length - 5.0 - zh) / 10.0, 0.0, 1.0)
 
 
-def _paint_dark_band(painter: _Painter, subject: Subject, state: HeartState, geo: dict[str, np.ndarray],
+def _paint_dark_band(painter: _Painter, subject: Subject, lv_epi: np.ndarray, wall_share: np.ndarray,
                      theta: np.ndarray, zh: np.ndarray, myo: np.ndarray | float) -> None:
     """Tissue about as dark as myocardium on the LV wall (``Heart.lv_dark_band_mm``), its thickness varying
-    round the LV and along it, so that where it lies the wall's outer edge shows by shape, not contrast."""
+    round the LV and along it and weighted by ``wall_share`` (:func:`lv_wall_share`), so that where it lies the
+    wall's outer edge shows by shape, not contrast."""
     heart = subject.heart
     phases = np.random.default_rng(heart.trabeculation_seed + 5).uniform(0, 2 * np.pi, size=2)
     varying = np.clip(0.6 + 0.7 * np.sin(2 * theta + phases[0]) * np.cos(0.05 * zh + phases[1]), 0.0, 1.0)
-    thickness = heart.lv_dark_band_mm * varying * lv_wall_share(geo, state, zh)
-    painter.paint(geo["lv_epi"] - thickness, heart.lv_dark_band_level * myo)
+    thickness = heart.lv_dark_band_mm * varying * wall_share
+    painter.paint(lv_epi - thickness, heart.lv_dark_band_level * myo)
 
 
 def paint_heart(subject: Subject, state: HeartState, where: HeartPoints, background: np.ndarray,
@@ -509,13 +510,15 @@ def paint_heart(subject: Subject, state: HeartState, where: HeartPoints, backgro
     envelope_mm, envelope_phase = envelope_rng.uniform(0.0, 10.0), envelope_rng.uniform(0, 2 * np.pi, size=2)
     lobes = np.clip(np.sin(3 * theta + envelope_phase[0]) * np.cos(0.07 * zh + envelope_phase[1]) + 0.3, 0.0, None)
     layer, envelope = subject.heart.fat_thickness * patchy, envelope_mm * lobes
-    if subject.heart.lv_fat_scale is not None:  # lean over the LV, blending to full over the RV and atria
-        lean = 1.0 - lv_wall_share(geo, state, zh) * (1.0 - subject.heart.lv_fat_scale)  # the AV groove keeps its fat
+    heart = subject.heart
+    over_lv = lv_wall_share(geo, state, zh) if heart.lv_fat_scale is not None or heart.lv_dark_band_mm > 0.0 else None
+    if heart.lv_fat_scale is not None:  # lean over the LV, blending to full over the RV and atria
+        lean = 1.0 - over_lv * (1.0 - heart.lv_fat_scale)  # the AV groove keeps its fat
         layer = layer * lean  # the dimmer envelope stays: ACDC's 4-9 mm band is no darker than its 1-4 mm
     painter.paint(outer - (layer + groove) - envelope, envelope_rng.uniform(0.3, 0.75) * values["fat"] * tex_t)
     painter.paint(outer - (layer + groove), values["fat"] * tex_t)
-    if subject.heart.lv_dark_band_mm > 0.0:  # dark tissue on the LV wall, away from the RV and the AV groove
-        _paint_dark_band(painter, subject, state, geo, theta, zh, myo)
+    if heart.lv_dark_band_mm > 0.0:  # dark tissue on the LV wall, away from the RV and the AV groove
+        _paint_dark_band(painter, subject, geo["lv_epi"], over_lv, theta, zh, myo)
     painter.paint(np.minimum(geo["la"] - 2.0, geo["ra"] - 2.0), myo)
     painter.paint(geo["aorta"] - 2.0, myo)
     painter.paint(geo["rv_outer"], myo)
