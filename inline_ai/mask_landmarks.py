@@ -113,18 +113,26 @@ def largest_regions(mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def crop_mask_landmarks(probabilities: np.ndarray, crop: AxisCrop, shape: tuple[int, int]) -> MaskLandmarks:
-    """The rule applied on an image's own grid (``shape``) to class probabilities ``[L, h, w]`` predicted on
-    its axis crop: each class is pasted back (background fills where the crop does not reach), then the arg-max,
-    each class kept to its largest region (:func:`largest_regions`)."""
+def crop_label_window(probabilities: np.ndarray, crop: AxisCrop, shape: tuple[int, int]
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """A label mask on the window of an image's own grid (``shape``) that ``crop`` covers, from class probabilities
+    ``[L, h, w]`` predicted on the crop: each class is pasted back (background fills where the crop does not
+    reach), then the arg-max, each class kept to its largest region (:func:`largest_regions`). Returns the mask
+    and the window's origin (row, col) in the image; outside the window everything is background."""
     probabilities = np.asarray(probabilities, dtype=np.float32)
     if probabilities.ndim != 3 or probabilities.shape[0] != len(MASK_CLASSES):
         raise ValueError(f"expected [{len(MASK_CLASSES)}, h, w] class probabilities, got {probabilities.shape}")
-    row0, col0, row1, col1 = crop.bounds(shape)  # outside the crop everything is background
+    row0, col0, row1, col1 = crop.bounds(shape)
     window = (row1 - row0, col1 - col0)
     pasted = np.stack([crop.paste(channel, window, fill=1.0 if k == 0 else 0.0, origin=(row0, col0))
                        for k, channel in enumerate(probabilities)])
-    found = mask_landmarks(largest_regions(np.argmax(pasted, axis=0)))
-    origin = np.array([row0, col0], dtype=np.float64)
+    return largest_regions(np.argmax(pasted, axis=0)), np.array([row0, col0], dtype=np.float64)
+
+
+def crop_mask_landmarks(probabilities: np.ndarray, crop: AxisCrop, shape: tuple[int, int]) -> MaskLandmarks:
+    """The rule applied on an image's own grid (``shape``) to class probabilities ``[L, h, w]`` predicted on
+    its axis crop (the mask of :func:`crop_label_window`)."""
+    mask, origin = crop_label_window(probabilities, crop, shape)
+    found = mask_landmarks(mask)
     return MaskLandmarks(None if found.lv_centre is None else found.lv_centre + origin,
                          None if found.rv_ends is None else found.rv_ends + origin)

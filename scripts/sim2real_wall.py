@@ -18,7 +18,7 @@ import numpy as np
 
 from inline_ai.crop import axis_crop
 from inline_ai.dataset import list_cases, load_case
-from inline_ai.mask_landmarks import LABEL_LV_CAVITY, LABEL_LV_MYOCARDIUM, LABEL_RV_CAVITY, largest_regions
+from inline_ai.mask_landmarks import LABEL_LV_CAVITY, LABEL_LV_MYOCARDIUM, LABEL_RV_CAVITY, crop_label_window
 from inline_ai.normalise import normalise
 from inline_ai.runtime import load_model
 
@@ -28,14 +28,11 @@ CLASSES = {"RV cavity": LABEL_RV_CAVITY, "LV myocardium": LABEL_LV_MYOCARDIUM, "
 def predicted_mask(model, image: np.ndarray, points: np.ndarray, spacing: np.ndarray) -> np.ndarray:
     """The model's label mask on ``image``'s own grid from a crop placed by ``points`` (background outside it)."""
     crop = axis_crop(points, spacing, model.card.pixel_size_mm, model.card.input_size)
-    probabilities = model.predict(crop.sample(normalise(image))[None, None])[0]
-    row0, col0, row1, col1 = crop.bounds(image.shape)
-    pasted = np.stack([crop.paste(channel, (row1 - row0, col1 - col0), fill=1.0 if k == 0 else 0.0, origin=(row0, col0))
-                       for k, channel in enumerate(probabilities)])
+    mask, origin = crop_label_window(model.predict(crop.sample(normalise(image))[None, None])[0], crop, image.shape)
     out = np.zeros(image.shape, dtype=np.uint8)
-    out[row0:row1, col0:col1] = largest_regions(np.argmax(pasted, axis=0))
+    row0, col0 = origin.astype(int)
+    out[row0:row0 + mask.shape[0], col0:col0 + mask.shape[1]] = mask
     return out
-
 
 def wall_rows(model, folder: Path) -> np.ndarray:
     """Per image ``[N, 3, 3]``: for each class, predicted area, expert area (mm^2) and Dice."""
