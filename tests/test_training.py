@@ -644,3 +644,32 @@ def test_bf16_precision_trains_on_the_cpu_and_exports_float32(tmp_path):
     assert losses["bf16"] == pytest.approx(losses["fp32"], rel=0.05)
     with pytest.raises(ValueError, match="precision"):
         config_from_dict({**config, "precision": "fp16"})
+
+
+def test_standard_handedness_flips_the_mirrored_phantom_cases_back_with_their_points_and_masks(tmp_path):
+    from dataclasses import replace
+
+    from inline_ai.landmarks import SAX_LANDMARKS
+    from inline_ai.phantom.generate import generate_case
+    from inline_ai.training.data import handedness, mirrored_images, with_standard_handedness
+
+    cases = []
+    for name, mirror in (("standard", 0.0), ("mirrored", 1.0)):
+        case = generate_case("sax", "cine", 5, "ed_es", planning={"mirror_probability": mirror})
+        case = replace(case, case_id=f"phantom_{name}_sax")
+        save_case(tmp_path / f"{case.case_id}.npz", case)
+        cases.append(case)
+    prepared = prepare_cases(cases, SAX_LANDMARKS, 2.0, (96, 96), kind="synthetic", with_masks=True)
+    flags = mirrored_images(tmp_path, prepared.case_ids)
+    assert flags.any() and not flags.all()
+    before = handedness(prepared.points)
+    assert (before[~flags & (before != 0)] > 0).all() and (before[flags & (before != 0)] < 0).all()
+    standard = with_standard_handedness(prepared, flags)
+    after = handedness(standard.points)
+    assert (after[after != 0] > 0).all() and np.array_equal(after != 0, before != 0)
+    np.testing.assert_array_equal(standard.images[~flags], prepared.images[~flags])
+    for mask, points in zip(standard.masks[flags], standard.points[flags], strict=True):
+        if np.isfinite(points[2]).all():  # the LV centre still sits on the flipped LV cavity
+            assert np.linalg.norm(np.argwhere(mask == 3).mean(axis=0) - points[2]) < 1.5
+    with pytest.raises(ValueError, match="mirrored flags"):
+        with_standard_handedness(prepared, flags[:-1])

@@ -26,6 +26,9 @@ class DataSource:
     (cases already there are reused). ``prepared`` names a
     compact ``.npz`` cache of the resampled images: used when it exists (and matches the config),
     written after the first preparation otherwise; it lets a training machine run without the raw data.
+    ``standard_handedness`` flips the images of cases whose file says ``mirrored`` (the phantom's mirrored
+    displays) left-right back after preparing or loading (the cache stays as prepared): every image then has
+    the standard display's handedness, so anterior and inferior RV insertion differ by position alone.
     """
 
     path: Path
@@ -35,6 +38,7 @@ class DataSource:
     phantom: dict[str, Any] | None = None
     use_for_validation: bool = True
     prepared: Path | None = None
+    standard_handedness: bool = False
 
 
 @dataclass

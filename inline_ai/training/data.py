@@ -237,6 +237,47 @@ def prepare_cases(
     )
 
 
+def handedness(points: np.ndarray) -> np.ndarray:
+    """Per SAX image ``[M, 3, 2]`` (anterior RVI, inferior RVI, LV centre; row, col): the sign of
+    (anterior - LV) x (inferior - LV), +1 in the standard display (all of ACDC), -1 in its mirror image,
+    0 where a point is absent."""
+    points = np.asarray(points, dtype=np.float64)
+    to_anterior, to_inferior = points[:, 0] - points[:, 2], points[:, 1] - points[:, 2]
+    sign = np.sign(to_anterior[:, 0] * to_inferior[:, 1] - to_anterior[:, 1] * to_inferior[:, 0])
+    return np.where(np.isfinite(sign), sign, 0.0)
+
+
+def mirrored_images(folder: str | Path, case_ids: Sequence[str]) -> np.ndarray:
+    """Per image, its case file's ``mirrored`` flag (``folder/<case id>.npz``, written by the phantom for a
+    display that is the mirror image of the standard one); False for a case without the flag."""
+    flags: dict[str, bool] = {}
+    for case_id in np.unique(np.asarray(case_ids, dtype=str)):
+        path = Path(folder) / f"{case_id}.npz"
+        if not path.is_file():
+            raise FileNotFoundError(f"case file {path} not found: the mirrored flags are read from the cases")
+        with np.load(path, allow_pickle=False) as npz:
+            flags[str(case_id)] = bool(npz["mirrored"]) if "mirrored" in npz.files else False
+    return np.array([flags[str(c)] for c in case_ids], dtype=bool)
+
+
+def with_standard_handedness(prepared: PreparedSet, mirrored: np.ndarray) -> PreparedSet:
+    """``prepared`` with the images flagged ``mirrored`` (``[M]`` bool) flipped left-right back, points and
+    masks with them, so every image has the standard display's handedness (landmark names kept)."""
+    mirrored = np.asarray(mirrored, dtype=bool)
+    if mirrored.shape != (len(prepared),):
+        raise ValueError(f"expected {len(prepared)} mirrored flags, got shape {mirrored.shape}")
+    images, points = prepared.images.copy(), prepared.points.copy()
+    images[mirrored] = images[mirrored][..., ::-1]
+    points[mirrored, :, 1] = (images.shape[-1] - 1) - points[mirrored, :, 1]
+    masks = None
+    if prepared.masks is not None:
+        masks = prepared.masks.copy()
+        masks[mirrored] = masks[mirrored][..., ::-1]
+    stacks, positions = prepared.stack_layout()
+    return PreparedSet(images, points, prepared.landmark_names, prepared.pixel_size_mm, prepared.patient_ids,
+                       prepared.case_ids, prepared.views, prepared.kind, stacks, positions, prepared.crop, masks)
+
+
 def _borrowed_axis(case: LandmarkCase, index: int, order: Sequence[int], axis_order: Sequence[int],
                    own: np.ndarray) -> np.ndarray | None:
     """Crop points for an image lacking some of them: the nearest slice of the same stack (same case and

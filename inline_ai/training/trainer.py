@@ -30,7 +30,14 @@ from inline_ai.mask_landmarks import (
 )
 from inline_ai.training.augment import AugmentSettings, augment_batch, augment_with_masks
 from inline_ai.training.config import TrainingConfig
-from inline_ai.training.data import PreparedSet, prepare_directory, split_patients, write_split
+from inline_ai.training.data import (
+    PreparedSet,
+    mirrored_images,
+    prepare_directory,
+    split_patients,
+    with_standard_handedness,
+    write_split,
+)
 from inline_ai.training.losses import HeatmapLoss
 from inline_ai.training.phantom_source import prepare_phantom
 from inline_ai.training.sampling import GroupSampler
@@ -143,6 +150,8 @@ def load_sources(config: TrainingConfig, workers: int | None = None) -> list[Pre
                                              with_masks=bool(config.mask_rule), crop_incomplete=config.crop_incomplete)
             if cache is not None:
                 prepared.save(cache)
+        if source.standard_handedness:
+            prepared = with_standard_handedness(prepared, mirrored_images(source.path, prepared.case_ids))
         if source.views is not None:
             prepared = prepared.subset(np.isin(prepared.views, source.views))
         sets.append(prepared)
