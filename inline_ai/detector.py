@@ -12,6 +12,7 @@ import numpy as np
 
 from inline_ai.consistency import fill_stack_gaps
 from inline_ai.context import Context
+from inline_ai.display import flip_points
 from inline_ai.geometry import GridTransform
 from inline_ai.grid_cache import ModelGridCache, Resampled
 from inline_ai.normalise import BlankImageError, normalised_grid
@@ -132,7 +133,7 @@ class LandmarkDetector:
 
     def detect(self, images: np.ndarray | Sequence[np.ndarray], pixel_spacing: Sequence[float] | np.ndarray,
                threshold: float | None = None, context: Sequence[Context] | None = None,
-               neighbours: np.ndarray | None = None) -> Detections:
+               neighbours: np.ndarray | None = None, mirrored: Sequence[bool] | None = None) -> Detections:
         """Landmarks of ``images`` (``[N, H, W]`` or a list of 2D arrays, sizes may differ).
 
         ``pixel_spacing`` is one ``(row_mm, col_mm)`` for all images or ``[N, 2]``. ``threshold``
@@ -140,7 +141,10 @@ class LandmarkDetector:
         neighbouring slices (``inline_ai.context``); models without context ignore it. ``neighbours``
         ``[N, 2]`` indexes each image's neighbouring slices among ``images`` (``-1`` = none; a whole stack
         on one in-plane grid in one call): a short-axis landmark missing between two slices that have it is
-        then filled (:func:`inline_ai.consistency.fill_stack_gaps`).
+        then filled (:func:`inline_ai.consistency.fill_stack_gaps`). ``mirrored`` flags the images displayed as the
+        mirror of the standard SAX view (:func:`inline_ai.display.sax_display_mirrored`): a model that learned
+        the standard display alone (card ``display: standard``) sees them flipped left-right, its points are
+        flipped back; other models ignore it, and without it every image counts as the standard display.
         """
         images = [np.asarray(image) for image in images]
         if not images:
@@ -155,10 +159,24 @@ class LandmarkDetector:
             raise ValueError(f"context must give neighbours for each of the {len(images)} images, got {len(context)}")
         if neighbours is not None and np.shape(neighbours) != (len(images), 2):
             raise ValueError(f"neighbours must be [{len(images)}, 2], got shape {np.shape(neighbours)}")
+        if mirrored is not None and len(mirrored) != len(images):
+            raise ValueError(f"mirrored must flag each of the {len(images)} images, got {len(mirrored)}")
         card = self.model.card
+        flipped = [bool(m) for m in mirrored] if mirrored is not None and card.display == "standard" else []
+        shown, shown_context = images, context
+        if any(flipped):
+            shown = [np.fliplr(image) if flip else image for image, flip in zip(images, flipped, strict=True)]
+            if context is not None:
+                shown_context = [tuple(None if n is None else np.fliplr(n) for n in c) if flip else c
+                                 for c, flip in zip(context, flipped, strict=True)]
+
+        def on_originals(found: np.ndarray) -> np.ndarray:
+            mapped = np.stack([t.to_original(p) for t, p in zip(transforms, found, strict=True)])
+            return flip_points(mapped, [image.shape[1] for image in images], flipped) if any(flipped) else mapped
+
         timings: dict[str, float] = {}
         start = time.perf_counter()
-        batch, transforms = self.prepare(images, spacings, context)
+        batch, transforms = self.prepare(shown, spacings, shown_context)
         timings["resample"] = time.perf_counter() - start
         start = time.perf_counter()
         probabilities = self.model.predict(batch)
@@ -168,7 +186,7 @@ class LandmarkDetector:
                       else {name: card.threshold_for(name) for name in self.names})
         model_points, confidence = extract_points(probabilities, card.channels, self.names, thresholds,
                                                   sigma_px=card.heatmap_sigma_px)
-        points = np.stack([t.to_original(p) for t, p in zip(transforms, model_points, strict=True)])
+        points = on_originals(model_points)
         timings["points"] = time.perf_counter() - start
         if self.refiners:
             start = time.perf_counter()
@@ -177,7 +195,7 @@ class LandmarkDetector:
                 if refiner.card.mask_rule == "sax":  # its crops also go where the first model's peaks are weak
                     weak, _ = extract_points(probabilities, card.channels, self.names, refiner.card.threshold,
                                              sigma_px=card.heatmap_sigma_px)
-                    weak = np.stack([t.to_original(p) for t, p in zip(transforms, weak, strict=True)])
+                    weak = on_originals(weak)
                     candidates = np.where(np.isfinite(points), points, weak)
                     if self.borrow_axes and refiner.card.crop:  # a whole-image stage places no crops
                         candidates = borrow_crop_axes(candidates, self.names, refiner.card.crop,

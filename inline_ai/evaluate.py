@@ -21,7 +21,10 @@ import numpy as np
 
 from inline_ai.context import case_contexts, case_neighbour_indices
 from inline_ai.dataset import LandmarkCase, list_cases, load_case
+from inline_ai.display import sax_display_mirrored
 from inline_ai.measures import arvi_angle_deg, distance_mm, lv_length_mm
+
+CASE_DISPLAYS = ("standard", "mirrored")  # how a dataset without image directions is shown (--display)
 
 
 @dataclass
@@ -155,13 +158,28 @@ def _patient_of(case_id: str) -> str:
                         case_id=case_id).patient_id
 
 
+def case_mirrored(case: LandmarkCase, display: str = "standard") -> list[bool]:
+    """Per image of ``case``, whether it shows the mirror of the standard SAX display: from the case's own
+    ``read_dir`` / ``phase_dir`` (``[3]`` or ``[N, 3]``; the phantom writes them) where it has them
+    (:func:`inline_ai.display.sax_display_mirrored`), else ``display`` (``standard`` or ``mirrored``) for all."""
+    if display not in CASE_DISPLAYS:
+        raise ValueError(f"display must be one of {CASE_DISPLAYS}, got {display!r}")
+    count = case.image.shape[0]
+    if "read_dir" in case.extra and "phase_dir" in case.extra:
+        reads = np.broadcast_to(np.asarray(case.extra["read_dir"], float), (count, 3))
+        phases = np.broadcast_to(np.asarray(case.extra["phase_dir"], float), (count, 3))
+        return [bool(sax_display_mirrored(r, p)) for r, p in zip(reads, phases, strict=True)]
+    return [display == "mirrored"] * count
+
+
 def evaluate_cases(detector, cases: Sequence[LandmarkCase], threshold: float | None = None,
-                   stack_fill: bool = True) -> list[CaseResult]:
+                   stack_fill: bool = True, display: str = "standard") -> list[CaseResult]:
     """Run a ``LandmarkDetector`` over cases; truth is reordered to the model's landmark names.
 
     With ``stack_fill``, in cases that give their slice indices, a short-axis landmark missing between two
     slices that have it is filled, as the gadget does once a stack is complete
-    (:func:`inline_ai.consistency.fill_stack_gaps`)."""
+    (:func:`inline_ai.consistency.fill_stack_gaps`). ``display`` says how cases without their own image
+    directions are shown (:func:`case_mirrored`); only a model of the standard display (card ``display``) uses it."""
     names = list(detector.names)
     results = []
     for case in cases:
@@ -172,7 +190,8 @@ def evaluate_cases(detector, cases: Sequence[LandmarkCase], threshold: float | N
         detections = detector.detect(case.image, case.pixel_spacing, threshold=threshold,
                                      context=case_contexts(case.image, case.phase, case.slice_index),
                                      neighbours=(case_neighbour_indices(len(case.image), case.phase, case.slice_index)
-                                                 if stack_fill and case.slice_index is not None else None))
+                                                 if stack_fill and case.slice_index is not None else None),
+                                     mirrored=case_mirrored(case, display))
         results.append(CaseResult(case.case_id, case.patient_id, case.view, np.asarray(case.pixel_spacing, float),
                                   truth, np.asarray(detections.points, float), np.asarray(detections.confidence)))
     return results
@@ -243,6 +262,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-stack-fill", action="store_true",
                         help="short axis: do not fill a landmark missing between two slices of a stack that have it "
                              "(the gadget fills such gaps once a stack is complete)")
+    parser.add_argument("--display", choices=CASE_DISPLAYS, default="standard",
+                        help="how the SAX images are shown when the case files carry no read_dir / phase_dir: the "
+                             "standard view from the apex (ACDC; default) or its mirror image (MS-CMRSeg here); "
+                             "used by a model of the standard display only (card display: standard)")
     parser.add_argument("--title", help="markdown heading")
     parser.add_argument("--write-card", metavar="KEY",
                         help="store the summary in the model card's metrics under KEY (sha256 unaffected)")
@@ -274,11 +297,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"inline-ai evaluate: model {card.name} is for views {list(card.views)}, dataset has {wrong}",
               file=sys.stderr)
         return 2
-    results = evaluate_cases(detector, cases, args.threshold, stack_fill=not args.no_stack_fill)
+    results = evaluate_cases(detector, cases, args.threshold, stack_fill=not args.no_stack_fill,
+                             display=args.display)
     metrics = score_results(results, detector.names)
     metrics.update(model=card.name, model_sha256=card.sha256, dataset=str(args.dataset),
                    split=args.split or "all", threshold_override=args.threshold, stack_fill=not args.no_stack_fill,
                    failures=list_failures(results, list(detector.names)))
+    if card.display == "standard":
+        metrics.update(display=args.display)
     if detector.refiners:
         metrics.update(refined_by=detector.refined_by, refiner_sha256=[r.card.sha256 for r in detector.refiners])
     args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ import numpy as np
 
 from inline_ai.context import input_channels
 from inline_ai.crop import CROP_KINDS
+from inline_ai.display import DISPLAYS
 from inline_ai.landmarks import landmark_names
 from inline_ai.mask_landmarks import MASK_CLASSES, MASK_RULE_CROPS, MASK_RULE_VIEWS, MASK_RULES
 from inline_ai.paths import models_dir
@@ -71,6 +72,7 @@ class ModelCard:
     mask_rule: str = ""  # "sax" / "lax": the channels are label-mask classes; points come from a rule (MASK_RULES)
     combine: str = "replace"  # a refinement's points replace the incoming ones, or "average" with them
     heatmap_sigma_mm: float | None = None  # the training targets' Gaussian sigma (sizes the point-reading window)
+    display: str = "any"  # "standard": trained on the standard SAX display only; mirrored images are flipped for it
     path: Path | None = None  # the card file, when read from disk
 
     @property
@@ -183,6 +185,11 @@ class ModelCard:
         sigma = data.get("heatmap_sigma_mm")
         if sigma is not None and (isinstance(sigma, bool) or not isinstance(sigma, (int, float)) or not sigma > 0):
             problems.append(f"heatmap_sigma_mm must be a positive number, got {sigma!r}")
+        display = data.get("display", "any")
+        if display not in DISPLAYS:
+            problems.append(f"display must be one of {DISPLAYS}, got {display!r}")
+        elif display == "standard" and (data["view_family"] != "sax" or crop or mask_rule):
+            problems.append("display 'standard' is for a whole-image short-axis heat-map model (the chain's first)")
         if problems:
             raise ModelError(f"{where}: invalid card: " + "; ".join(problems))
         return cls(
@@ -196,7 +203,7 @@ class ModelCard:
             training_command=str(data["training_command"]), metrics=dict(data["metrics"] or {}),
             created=str(data["created"]), thresholds=thresholds, context_slices=int(context),
             crop=str(crop), refine_with=str(refine_with), mask_rule=str(mask_rule), combine=str(combine),
-            heatmap_sigma_mm=None if sigma is None else float(sigma), path=path,
+            heatmap_sigma_mm=None if sigma is None else float(sigma), display=str(display), path=path,
         )
 
     @classmethod

@@ -19,7 +19,7 @@ import numpy as np
 
 from inline_ai.dataset import list_cases, load_case
 from inline_ai.detector import LandmarkDetector
-from inline_ai.evaluate import evaluate_cases
+from inline_ai.evaluate import CASE_DISPLAYS, evaluate_cases
 from inline_ai.landmarks import SAX_LANDMARKS
 
 LV_OFF_MM = 10.0
@@ -64,11 +64,13 @@ def main() -> None:
     parser.add_argument("data", type=Path, help="SAX folder in the landmark dataset format")
     parser.add_argument("--model", required=True, help="first model card")
     parser.add_argument("--refine-with", help="refinement card (chains on through its refine_with)")
+    parser.add_argument("--display", choices=CASE_DISPLAYS, default="standard",
+                        help="how images without directions are shown (inline-ai evaluate --display)")
     args = parser.parse_args()
     if not args.data.is_dir():
         raise SystemExit(f"no data folder at {args.data}")
     detector = LandmarkDetector(args.model, threads=2, refine_with=args.refine_with)
-    results = evaluate_cases(detector, [load_case(path) for path in list_cases(args.data)])
+    results = evaluate_cases(detector, [load_case(path) for path in list_cases(args.data)], display=args.display)
     report(pair_distances(results, list(detector.names)))
 
 

@@ -649,9 +649,10 @@ def test_bf16_precision_trains_on_the_cpu_and_exports_float32(tmp_path):
 def test_standard_handedness_flips_the_mirrored_phantom_cases_back_with_their_points_and_masks(tmp_path):
     from dataclasses import replace
 
+    from inline_ai.display import handedness
     from inline_ai.landmarks import SAX_LANDMARKS
     from inline_ai.phantom.generate import generate_case
-    from inline_ai.training.data import handedness, mirrored_images, with_standard_handedness
+    from inline_ai.training.data import mirrored_images, with_standard_handedness
 
     cases = []
     for name, mirror in (("standard", 0.0), ("mirrored", 1.0)):

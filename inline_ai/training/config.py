@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from inline_ai.crop import CROP_KINDS, CROP_LANDMARKS
+from inline_ai.display import DISPLAYS
 from inline_ai.landmarks import landmark_names
 from inline_ai.mask_landmarks import MASK_CLASSES, MASK_RULE_CROPS, MASK_RULE_VIEWS, MASK_RULES
 from inline_ai.paths import REPO_DIR
@@ -82,6 +83,8 @@ class TrainingConfig:
     crop: str = ""  # "lv_axis" / "sax_axis": a refinement model trained on axis crops (inline_ai.crop)
     mask_rule: str = ""  # "sax" / "lax": the model learns label masks; its points come from a rule (MASK_RULES)
     crop_incomplete: bool = False  # mask models: also crop images lacking a landmark (placed by a stack neighbour)
+    display: str = "any"  # "standard": learns the standard SAX display only (inline_ai.display): no flips, and
+    # every source's mirrored cases flipped back (standard_handedness); the card tells the runtime
     init_from: Path | None = None
     seed: int = 0
     precision: str = "auto"  # "auto": bf16 autocast on CUDA, fp32 on CPU; "bf16": bf16 autocast on any device
@@ -196,6 +199,13 @@ def config_from_dict(raw: dict[str, Any], config_path: Path | None = None) -> Tr
     if config.mask_rule and config.crop not in MASK_RULE_CROPS[config.mask_rule]:
         raise ValueError(f"mask_rule {config.mask_rule!r} reads crops {list(MASK_RULE_CROPS[config.mask_rule])} "
                          f"('' = the whole image), not {config.crop!r}")
+    if config.display not in DISPLAYS:
+        raise ValueError(f"display must be one of {DISPLAYS}, got {config.display!r}")
+    if config.display == "standard" and (config.augment.flip_lr_p or config.augment.flip_ud_p or not all(
+            s.standard_handedness for s in config.sources if s.kind == "synthetic")):
+        raise ValueError("display 'standard' needs flip_lr_p and flip_ud_p 0 (a flip mirrors the display) and "
+                         "standard_handedness on every synthetic source (the phantom writes both displays; "
+                         "a real source must already be in the standard display, as ACDC is)")
     if config.crop_incomplete and not (config.mask_rule and config.crop):
         raise ValueError("crop_incomplete needs a mask model on crops (mask_rule and crop)")
     multiple = 2 ** (config.depth - 1)

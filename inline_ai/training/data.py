@@ -19,6 +19,7 @@ import numpy as np
 
 from inline_ai.crop import CROP_KINDS, CROP_LANDMARKS, axis_crop
 from inline_ai.dataset import LandmarkCase, list_cases, load_case
+from inline_ai.display import flip_points
 from inline_ai.mask_landmarks import MASK_CLASSES
 from inline_ai.normalise import normalise_or_blank  # the runtime's normalisation; a blank image stays zero
 
@@ -237,16 +238,6 @@ def prepare_cases(
     )
 
 
-def handedness(points: np.ndarray) -> np.ndarray:
-    """Per SAX image ``[M, 3, 2]`` (anterior RVI, inferior RVI, LV centre; row, col): the sign of
-    (anterior - LV) x (inferior - LV), +1 in the standard display (all of ACDC), -1 in its mirror image,
-    0 where a point is absent."""
-    points = np.asarray(points, dtype=np.float64)
-    to_anterior, to_inferior = points[:, 0] - points[:, 2], points[:, 1] - points[:, 2]
-    sign = np.sign(to_anterior[:, 0] * to_inferior[:, 1] - to_anterior[:, 1] * to_inferior[:, 0])
-    return np.where(np.isfinite(sign), sign, 0.0)
-
-
 def mirrored_images(folder: str | Path, case_ids: Sequence[str]) -> np.ndarray:
     """Per image, its case file's ``mirrored`` flag (``folder/<case id>.npz``, written by the phantom for a
     display that is the mirror image of the standard one); False for a case without the flag."""
@@ -266,9 +257,9 @@ def with_standard_handedness(prepared: PreparedSet, mirrored: np.ndarray) -> Pre
     mirrored = np.asarray(mirrored, dtype=bool)
     if mirrored.shape != (len(prepared),):
         raise ValueError(f"expected {len(prepared)} mirrored flags, got shape {mirrored.shape}")
-    images, points = prepared.images.copy(), prepared.points.copy()
+    images = prepared.images.copy()
     images[mirrored] = images[mirrored][..., ::-1]
-    points[mirrored, :, 1] = (images.shape[-1] - 1) - points[mirrored, :, 1]
+    points = flip_points(prepared.points, [images.shape[-1]] * len(images), mirrored).astype(np.float32)
     masks = None
     if prepared.masks is not None:
         masks = prepared.masks.copy()

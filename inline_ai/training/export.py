@@ -135,6 +135,7 @@ def export_network(model: torch.nn.Module, meta: dict[str, Any], out_dir: str | 
         "context_slices": int(meta.get("context_slices", 0)),
         "crop": str(meta.get("crop", "")),
         **({"mask_rule": str(meta["mask_rule"])} if meta.get("mask_rule") else {}),
+        **({"display": str(meta["display"])} if meta.get("display", "any") != "any" else {}),
         "output": "logits",
         "normalisation": "percentile_99.5",
         "threshold": float(meta["threshold"]),

@@ -265,7 +265,7 @@ class Trainer:
             "context_slices": c.context_slices, "crop": c.crop, "mask_rule": c.mask_rule,
             "trained_on": c.trained_on, "validated_on": c.validated_on, "training_command": c.training_command,
             "augment": asdict(c.augment), "seed": c.seed, "ema_decay": c.ema_decay, "lr_schedule": c.lr_schedule,
-            "precision": c.precision,
+            "precision": c.precision, "display": c.display,
         }
 
     # ----- loop -----

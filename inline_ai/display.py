@@ -1,0 +1,52 @@
+"""Which way round a short-axis image is displayed: the standard view or its mirror image.
+
+The standard SAX display looks at the heart from the apex (the RV on the image's left when anterior is up):
+the image normal, read x phase, points from the apex towards the base, i.e. roughly towards the patient's
+right, posterior and superior side (LPS ``(-1, 1, 1)``). Every ACDC stack is shown this way; every
+MS-CMRSeg stack here is its mirror image; scanners write either. A model trained on the standard display
+alone (card ``display: standard``) is shown mirrored images flipped left-right, and its points are flipped back.
+In the standard display the anterior RV insertion, the inferior one and the LV centre turn one way
+(:func:`handedness` +1); in the mirror image the other (-1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+DISPLAYS = ("any", "standard")  # a model card's display: trained on either handedness, or the standard one only
+APEX_TO_BASE_LPS = np.array([-1.0, 1.0, 1.0]) / np.sqrt(3.0)  # the LV long axis, roughly, in a supine patient
+MIN_NORMAL_COSINE = 0.3  # normals closer to perpendicular to that axis are not short-axis enough to tell
+
+
+def sax_display_mirrored(read_dir: Sequence[float], phase_dir: Sequence[float]) -> bool | None:
+    """True when a short-axis image with these directions (ISMRMRD ``read_dir`` / ``phase_dir``; DICOM row and
+    column cosines) is the mirror of the standard display, False when it is the standard one, None when its
+    normal is within ``acos(MIN_NORMAL_COSINE)`` of perpendicular to the LV's usual axis (not a SAX plane)."""
+    read, phase = np.asarray(read_dir, dtype=np.float64), np.asarray(phase_dir, dtype=np.float64)
+    normal = np.cross(read, phase)
+    length = float(np.linalg.norm(normal))
+    if read.shape != (3,) or phase.shape != (3,) or not np.isfinite(length) or length < 1e-6:
+        return None
+    cosine = float(normal @ APEX_TO_BASE_LPS) / length
+    return None if abs(cosine) < MIN_NORMAL_COSINE else cosine < 0
+
+
+def handedness(points: np.ndarray) -> np.ndarray:
+    """Per SAX image ``[M, 3, 2]`` (anterior RVI, inferior RVI, LV centre; row, col): the sign of
+    (anterior - LV) x (inferior - LV): +1 in the standard display, -1 in its mirror image, 0 where a point is absent."""
+    points = np.asarray(points, dtype=np.float64)
+    to_anterior, to_inferior = points[:, 0] - points[:, 2], points[:, 1] - points[:, 2]
+    sign = np.sign(to_anterior[:, 0] * to_inferior[:, 1] - to_anterior[:, 1] * to_inferior[:, 0])
+    return np.where(np.isfinite(sign), sign, 0.0)
+
+
+def flip_points(points: np.ndarray, widths: Sequence[int], flipped: Sequence[bool]) -> np.ndarray:
+    """``points`` ``[N, K, 2]`` (row, col) with the columns of the ``flipped`` images mirrored
+    (``col -> width - 1 - col``, pixel centres at integers); the others unchanged."""
+    out = np.array(points, dtype=np.float64, copy=True)
+    for n, flip in enumerate(flipped):
+        if flip:
+            out[n, :, 1] = (widths[n] - 1) - out[n, :, 1]
+    return out
