@@ -15,9 +15,12 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from inline_ai.dataset import LandmarkCase
+
 DISPLAYS = ("any", "standard")  # a model card's display: trained on either handedness, or the standard one only
 APEX_TO_BASE_LPS = np.array([-1.0, 1.0, 1.0]) / np.sqrt(3.0)  # the LV long axis, roughly, in a supine patient
 MIN_NORMAL_COSINE = 0.3  # normals closer to perpendicular to that axis are not short-axis enough to tell
+CASE_DISPLAYS = ("standard", "mirrored")  # how a dataset without image directions is shown (--display)
 
 
 def sax_display_mirrored(read_dir: Sequence[float], phase_dir: Sequence[float]) -> bool | None:
@@ -50,3 +53,17 @@ def flip_points(points: np.ndarray, widths: Sequence[int], flipped: Sequence[boo
         if flip:
             out[n, :, 1] = (widths[n] - 1) - out[n, :, 1]
     return out
+
+
+def case_mirrored(case: LandmarkCase, display: str = "standard") -> list[bool]:
+    """Per image of ``case``, whether it shows the mirror of the standard SAX display: from the case's own
+    ``read_dir`` / ``phase_dir`` (``[3]`` or ``[N, 3]``; the phantom writes them) where it has them
+    (:func:`inline_ai.display.sax_display_mirrored`), else ``display`` (``standard`` or ``mirrored``) for all."""
+    if display not in CASE_DISPLAYS:
+        raise ValueError(f"display must be one of {CASE_DISPLAYS}, got {display!r}")
+    count = case.image.shape[0]
+    if "read_dir" in case.extra and "phase_dir" in case.extra:
+        reads = np.broadcast_to(np.asarray(case.extra["read_dir"], float), (count, 3))
+        phases = np.broadcast_to(np.asarray(case.extra["phase_dir"], float), (count, 3))
+        return [bool(sax_display_mirrored(r, p)) for r, p in zip(reads, phases, strict=True)]
+    return [display == "mirrored"] * count

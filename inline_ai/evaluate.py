@@ -21,10 +21,8 @@ import numpy as np
 
 from inline_ai.context import case_contexts, case_neighbour_indices
 from inline_ai.dataset import LandmarkCase, list_cases, load_case
-from inline_ai.display import sax_display_mirrored
+from inline_ai.display import CASE_DISPLAYS, case_mirrored
 from inline_ai.measures import arvi_angle_deg, distance_mm, lv_length_mm
-
-CASE_DISPLAYS = ("standard", "mirrored")  # how a dataset without image directions is shown (--display)
 
 
 @dataclass
@@ -156,20 +154,6 @@ def select_cases(paths: Sequence[Path], split_file: Path | None, split: str | No
 def _patient_of(case_id: str) -> str:
     return LandmarkCase(np.zeros((0, 1, 1)), np.ones(2), np.zeros((0, 0, 2)), (), "sax", "cine",
                         case_id=case_id).patient_id
-
-
-def case_mirrored(case: LandmarkCase, display: str = "standard") -> list[bool]:
-    """Per image of ``case``, whether it shows the mirror of the standard SAX display: from the case's own
-    ``read_dir`` / ``phase_dir`` (``[3]`` or ``[N, 3]``; the phantom writes them) where it has them
-    (:func:`inline_ai.display.sax_display_mirrored`), else ``display`` (``standard`` or ``mirrored``) for all."""
-    if display not in CASE_DISPLAYS:
-        raise ValueError(f"display must be one of {CASE_DISPLAYS}, got {display!r}")
-    count = case.image.shape[0]
-    if "read_dir" in case.extra and "phase_dir" in case.extra:
-        reads = np.broadcast_to(np.asarray(case.extra["read_dir"], float), (count, 3))
-        phases = np.broadcast_to(np.asarray(case.extra["phase_dir"], float), (count, 3))
-        return [bool(sax_display_mirrored(r, p)) for r, p in zip(reads, phases, strict=True)]
-    return [display == "mirrored"] * count
 
 
 def evaluate_cases(detector, cases: Sequence[LandmarkCase], threshold: float | None = None,

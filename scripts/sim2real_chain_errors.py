@@ -19,7 +19,8 @@ import numpy as np
 
 from inline_ai.dataset import list_cases, load_case
 from inline_ai.detector import LandmarkDetector
-from inline_ai.evaluate import CASE_DISPLAYS, evaluate_cases
+from inline_ai.display import CASE_DISPLAYS
+from inline_ai.evaluate import evaluate_cases
 from inline_ai.landmarks import SAX_LANDMARKS
 
 LV_OFF_MM = 10.0

@@ -126,3 +126,18 @@ def test_cards_and_configs_check_the_display(tmp_path):
         config_from_dict(raw)
     raw["sources"][0]["standard_handedness"] = True
     assert config_from_dict(raw).display == "standard"
+
+
+def test_a_cases_own_directions_decide_and_the_display_option_covers_cases_without_them():
+    from dataclasses import replace
+
+    from inline_ai.display import case_mirrored
+    from inline_ai.phantom.generate import generate_case
+
+    case = generate_case("sax", "cine", 4, 1, planning={"mirror_probability": 1.0})
+    assert case_mirrored(case, "standard") == [True] * case.image.shape[0]
+    bare = replace(case, extra={})
+    assert case_mirrored(bare, "standard") == [False] * case.image.shape[0]
+    assert case_mirrored(bare, "mirrored") == [True] * case.image.shape[0]
+    with pytest.raises(ValueError, match="display must be one of"):
+        case_mirrored(bare, "sideways")
