@@ -170,14 +170,16 @@ class LandmarkDetector:
                 shown_context = [tuple(None if n is None else np.fliplr(n) for n in c) if flip else c
                                  for c, flip in zip(context, flipped, strict=True)]
 
-        def on_originals(found: np.ndarray) -> np.ndarray:
-            mapped = np.stack([t.to_original(p) for t, p in zip(transforms, found, strict=True)])
-            return flip_points(mapped, [image.shape[1] for image in images], flipped) if any(flipped) else mapped
-
         timings: dict[str, float] = {}
         start = time.perf_counter()
         batch, transforms = self.prepare(shown, spacings, shown_context)
         timings["resample"] = time.perf_counter() - start
+
+        def on_originals(found: np.ndarray) -> np.ndarray:
+            """Model-grid points ``[N, K, 2]`` on the original images (flipped back where the model saw a flip)."""
+            mapped = np.stack([t.to_original(p) for t, p in zip(transforms, found, strict=True)])
+            return flip_points(mapped, [image.shape[1] for image in images], flipped) if any(flipped) else mapped
+
         start = time.perf_counter()
         probabilities = self.model.predict(batch)
         timings["inference"] = time.perf_counter() - start
