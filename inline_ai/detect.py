@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from inline_ai.context import Context, case_contexts
-from inline_ai.display import CASE_DISPLAYS, case_mirrored, sax_display_mirrored
+from inline_ai.display import CASE_DISPLAYS, case_mirrored, headers_mirrored
 
 DEFAULT_MODELS = {"sax": "sax_cine", "lax": "lax_cine"}
 
@@ -39,7 +39,7 @@ def _image_groups(path: Path, display: str = "standard") -> list[ImageGroup]:
             raise ValueError(f"{path}: no image groups")
         return [(name, [np.asarray(pixel_array(i)) for i in images],
                  np.array([spacing_from_image(i) for i in images]), None, image_contexts(images),
-                 [bool(sax_display_mirrored(i.read_dir[:], i.phase_dir[:])) for i in images])
+                 headers_mirrored(images))
                 for name, images in groups.items() if images]
     raise ValueError(f"{path}: expected a landmark .npz case or an ISMRMRD .h5 file")
 

@@ -36,6 +36,12 @@ def sax_display_mirrored(read_dir: Sequence[float], phase_dir: Sequence[float]) 
     return None if abs(cosine) < MIN_NORMAL_COSINE else cosine < 0
 
 
+def headers_mirrored(images: Sequence[object]) -> list[bool]:
+    """Per ISMRMRD image (or header), :func:`sax_display_mirrored` of its ``read_dir`` / ``phase_dir``; an image
+    whose directions do not tell counts as the standard display."""
+    return [bool(sax_display_mirrored(image.read_dir[:], image.phase_dir[:])) for image in images]  # type: ignore[attr-defined]
+
+
 def handedness(points: np.ndarray) -> np.ndarray:
     """Per SAX image ``[M, 3, 2]`` (anterior RVI, inferior RVI, LV centre; row, col): the sign of
     (anterior - LV) x (inferior - LV): +1 in the standard display, -1 in its mirror image, 0 where a point is absent."""

@@ -39,7 +39,7 @@ from inline_ai import annotate, measures, report
 from inline_ai.consistency import fill_missing, fill_stack_gaps, smooth_over_phases
 from inline_ai.context import Context, contexts_from_indices, neighbour_indices
 from inline_ai.detector import Detections, LandmarkDetector
-from inline_ai.display import sax_display_mirrored
+from inline_ai.display import headers_mirrored
 from inline_ai.geometry import spacing_from_image
 from inline_ai.grid_cache import ModelGridCache
 from inline_ai.model_select import (
@@ -368,7 +368,7 @@ class SeriesAnalyser:
             detector.pixel_size_mm = float(settings.pixel_size_mm)
         mirrored = None
         if card.display == "standard":  # a model of the standard display: mirrored images are flipped for it
-            mirrored = [bool(sax_display_mirrored(image.read_dir[:], image.phase_dir[:])) for image in images]
+            mirrored = headers_mirrored(images)
             summary["display"] = "mirrored" if all(mirrored) else ("standard" if not any(mirrored) else "mixed")
         detections = detector.detect(pixels, spacings, threshold=settings.threshold, context=context,
                                      mirrored=mirrored)

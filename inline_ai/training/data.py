@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
@@ -264,9 +264,7 @@ def with_standard_handedness(prepared: PreparedSet, mirrored: np.ndarray) -> Pre
     if prepared.masks is not None:
         masks = prepared.masks.copy()
         masks[mirrored] = masks[mirrored][..., ::-1]
-    stacks, positions = prepared.stack_layout()
-    return PreparedSet(images, points, prepared.landmark_names, prepared.pixel_size_mm, prepared.patient_ids,
-                       prepared.case_ids, prepared.views, prepared.kind, stacks, positions, prepared.crop, masks)
+    return replace(prepared, images=images, points=points, masks=masks)
 
 
 def _borrowed_axis(case: LandmarkCase, index: int, order: Sequence[int], axis_order: Sequence[int],
