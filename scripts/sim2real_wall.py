@@ -34,6 +34,7 @@ def predicted_mask(model, image: np.ndarray, points: np.ndarray, spacing: np.nda
     out[row0:row0 + mask.shape[0], col0:col0 + mask.shape[1]] = mask
     return out
 
+
 def wall_rows(model, folder: Path) -> np.ndarray:
     """Per image ``[N, 3, 3]``: for each class, predicted area, expert area (mm^2) and Dice."""
     rows = []
