@@ -75,3 +75,84 @@ def fill_stack_gaps(points: np.ndarray, neighbours: np.ndarray) -> tuple[np.ndar
     result = points.copy()
     result[filled] = ((points[before] + points[after]) / 2.0)[filled]
     return result, filled
+
+
+WRONG_SIDE_DEG = 90.0  # the RV's direction from the LV centre varies along a stack by <= 59 deg in the labels
+
+
+def stack_groups(neighbours: np.ndarray) -> list[np.ndarray]:
+    """The stacks among ``N`` images: the groups linked by ``neighbours`` ``[N, 2]`` (``-1`` = none), each as
+    sorted image indices."""
+    neighbours = np.asarray(neighbours)
+    count = neighbours.shape[0]
+    parent = np.arange(count)
+
+    def root(n: int) -> int:
+        while parent[n] != n:
+            parent[n] = parent[parent[n]]
+            n = int(parent[n])
+        return n
+
+    for n, other in zip(*np.nonzero(neighbours >= 0), strict=True):
+        parent[root(int(neighbours[n, other]))] = root(int(n))
+    roots = np.array([root(n) for n in range(count)])
+    return [np.flatnonzero(roots == r) for r in np.unique(roots)]
+
+
+def rv_directions(points: np.ndarray, spacing: np.ndarray) -> np.ndarray:
+    """``[N]`` the RV's direction (radians, row/col in mm) from the LV centre to the midpoint of the two RV
+    insertion points; NaN where any of the three is absent. ``points`` ``[N, 3, 2]`` in SAX landmark order."""
+    points = np.asarray(points, dtype=np.float64)
+    vector = ((points[:, 0] + points[:, 1]) / 2.0 - points[:, 2]) * np.asarray(spacing, dtype=np.float64)
+    return np.arctan2(vector[:, 0], vector[:, 1])
+
+
+def drop_wrong_side_rv(points: np.ndarray, neighbours: np.ndarray, spacing: np.ndarray | None = None,
+                       max_deg: float = WRONG_SIDE_DEG) -> tuple[np.ndarray, np.ndarray]:
+    """Drop RV insertion points that put the RV on the wrong side of the LV for their stack.
+
+    Along a stack the RV lies on one side of the LV: in the expert labels (ACDC, 1,114 images with all three
+    landmarks) its direction from the LV centre stays within 59 deg of the stack's medoid direction. A slice
+    whose two insertion points turn the RV more than ``max_deg`` away from the medoid of its stack (stacks of
+    at least three such slices, linked by ``neighbours`` ``[N, 2]`` as :func:`fill_stack_gaps`) has found
+    something else beside the LV (another cavity, the stomach): both points become absent, and the stack gap
+    fill may then take its neighbours' mean. ``points`` ``[N, 3, 2]`` in SAX landmark order (anterior RVI,
+    inferior RVI, LV centre), ``spacing`` ``(row_mm, col_mm)`` or ``[N, 2]`` (default isotropic). Returns ``(points,
+    dropped [N])``."""
+    points = np.asarray(points, dtype=np.float64)
+    if points.ndim != 3 or points.shape[1:] != (3, 2):
+        raise ValueError(f"points must be [N, 3, 2] in SAX landmark order, got shape {points.shape}")
+    neighbours = np.asarray(neighbours)
+    if neighbours.shape != (points.shape[0], 2):
+        raise ValueError(f"neighbours must be [{points.shape[0]}, 2], got {neighbours.shape}")
+    directions = rv_directions(points, np.ones(2) if spacing is None else spacing)
+    dropped = np.zeros(points.shape[0], dtype=bool)
+    for group in stack_groups(neighbours):
+        known = group[np.isfinite(directions[group])]
+        if known.size < 3:
+            continue
+        angles = directions[known]
+        apart = np.abs((angles[:, None] - angles[None, :] + np.pi) % (2 * np.pi) - np.pi)
+        medoid = angles[int(np.argmin(apart.sum(axis=1)))]
+        off = np.degrees(np.abs((angles - medoid + np.pi) % (2 * np.pi) - np.pi))
+        dropped[known[off > max_deg]] = True
+    result = points.copy()
+    result[dropped, :2] = np.nan
+    return result, dropped
+
+
+def nearest_stack_donors(wanted: np.ndarray, usable: np.ndarray, neighbours: np.ndarray) -> np.ndarray:
+    """``[N]`` for each ``wanted`` image the nearest ``usable`` one of its stack, in steps along ``neighbours``
+    ``[N, 2]`` (ties: the earlier slice); ``-1`` where there is none or the image is not wanted."""
+    neighbours = np.asarray(neighbours)
+    donors = np.full(neighbours.shape[0], -1)
+    for start in np.flatnonzero(wanted):
+        seen, frontier = {int(start)}, [int(start)]
+        while frontier and donors[start] < 0:
+            step = [int(m) for n in frontier for m in neighbours[n] if m >= 0 and int(m) not in seen]
+            seen.update(step)
+            found = [m for m in step if usable[m]]
+            if found:
+                donors[start] = found[0]
+            frontier = step
+    return donors

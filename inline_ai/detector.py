@@ -10,11 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
-from inline_ai.consistency import fill_stack_gaps
+from inline_ai.consistency import drop_wrong_side_rv, fill_stack_gaps, nearest_stack_donors
 from inline_ai.context import Context
 from inline_ai.display import flip_points
 from inline_ai.geometry import GridTransform
 from inline_ai.grid_cache import ModelGridCache, Resampled
+from inline_ai.landmarks import SAX_LANDMARKS
 from inline_ai.normalise import BlankImageError, normalised_grid
 from inline_ai.points import extract_points
 from inline_ai.refine import borrow_crop_axes, check_refiner, refine_points
@@ -110,6 +111,36 @@ class LandmarkDetector:
     def names(self) -> tuple[str, ...]:
         return self.model.card.landmark_names
 
+    def check_stack_sides(self, images: Sequence[np.ndarray], spacings: np.ndarray, points: np.ndarray,
+                          neighbours: np.ndarray) -> np.ndarray:
+        """``points`` ``[N, K, 2]`` of a short-axis stack call with RV insertions that turn the RV to the wrong
+        side of the LV dropped (:func:`inline_ai.consistency.drop_wrong_side_rv`) and, where the chain's last stage
+        is a SAX crop mask model, read again on a crop placed by the image's LV centre and the insertions of the
+        nearest slice that kept them (moved with the LV centre); a reading still on the wrong side is dropped."""
+        order = [self.names.index(name) for name in SAX_LANDMARKS]
+        sax, dropped = drop_wrong_side_rv(points[:, order], neighbours, spacings)
+        last = self.refiners[-1] if self.refiners else None
+        if dropped.any() and last is not None and last.card.mask_rule == "sax" and last.card.crop:
+            donors = nearest_stack_donors(dropped, np.isfinite(sax).all(axis=(1, 2)), neighbours)
+            redo = np.flatnonzero(donors >= 0)
+            if redo.size:
+                place = sax[redo].copy()
+                place[:, :2] = sax[donors[redo], :2] - sax[donors[redo], 2:3] + sax[redo, 2:3]
+                incoming = np.full((redo.size, len(self.names), 2), np.nan)
+                candidates = incoming.copy()
+                incoming[:, order] = sax[redo]
+                candidates[:, order] = place
+                read, _ = refine_points(last, [images[n] for n in redo], spacings[redo], incoming, self.names,
+                                        candidates=candidates)
+                trial = sax.copy()
+                trial[redo, :2] = read[:, order][:, :2]
+                _, again = drop_wrong_side_rv(trial, neighbours, spacings)
+                keep = redo[~again[redo]]
+                sax[keep, :2] = trial[keep, :2]
+        out = np.array(points, dtype=np.float64, copy=True)
+        out[:, order] = sax
+        return out
+
     def prepare(self, images: Sequence[np.ndarray], spacings: np.ndarray,
                 context: Sequence[Context] | None = None) -> tuple[np.ndarray, list[GridTransform]]:
         """The model batch ``[N, I, H, W]`` and each image's grid transform.
@@ -140,11 +171,13 @@ class LandmarkDetector:
         overrides the card's thresholds for every landmark. ``context`` gives each image's two
         neighbouring slices (``inline_ai.context``); models without context ignore it. ``neighbours``
         ``[N, 2]`` indexes each image's neighbouring slices among ``images`` (``-1`` = none; a whole stack
-        on one in-plane grid in one call): a short-axis landmark missing between two slices that have it is
-        then filled (:func:`inline_ai.consistency.fill_stack_gaps`). ``mirrored`` flags the images displayed as the
-        mirror of the standard SAX view (:func:`inline_ai.display.sax_display_mirrored`): a model that learned
-        the standard display alone (card ``display: standard``) sees them flipped left-right, its points are
-        flipped back; other models ignore it, and without it every image counts as the standard display.
+        on one in-plane grid in one call): RV insertions that put the RV on the wrong side of the LV for the
+        stack are then dropped or read again (:meth:`check_stack_sides`), and a short-axis landmark missing
+        between two slices that have it is filled (:func:`inline_ai.consistency.fill_stack_gaps`). ``mirrored``
+        flags the images displayed as the mirror of the standard SAX view
+        (:func:`inline_ai.display.sax_display_mirrored`): a model that learned the standard display alone (card
+        ``display: standard``) sees them flipped left-right, its points are flipped back; other models ignore it,
+        and without it every image counts as the standard display.
         """
         images = [np.asarray(image) for image in images]
         if not images:
@@ -205,5 +238,6 @@ class LandmarkDetector:
                 points, _ = refine_points(refiner, images, spacings, points, self.names, candidates=candidates)
             timings["refine"] = time.perf_counter() - start
         if neighbours is not None and card.view_family == "sax":
+            points = self.check_stack_sides(images, spacings, points, neighbours)
             points, _ = fill_stack_gaps(points, neighbours)
         return Detections(points=points, confidence=confidence, names=self.names, timings=timings)

@@ -99,26 +99,52 @@ def order_like(ends: np.ndarray, reference: np.ndarray) -> np.ndarray:
     return ends if straight <= swapped else ends[::-1].copy()
 
 
-def largest_regions(mask: np.ndarray) -> np.ndarray:
-    """A predicted mask with each class reduced to its largest connected region (4-connected); stray
-    islands become background. Expert masks are one region per class; a network's stray pixels far from
-    the heart would otherwise stretch the RV contact arc and pull the cavity centroid."""
+def largest_regions(mask: np.ndarray, rv_reference: np.ndarray | None = None,
+                    min_rv_pixels: float = MIN_RV_PIXELS) -> np.ndarray:
+    """A predicted mask with each class reduced to one connected region (4-connected); stray islands become
+    background. Expert masks are one region per class; a network's stray pixels far from the heart would
+    otherwise stretch the RV contact arc and pull the cavity centroid. Each class keeps its largest region,
+    except that with ``rv_reference`` (``[M, 2]`` points on the mask's grid, e.g. the first model's RV
+    insertions; NaN rows ignored) the RV cavity keeps, of its regions with at least ``min_rv_pixels`` pixels,
+    the one nearest to them: a mask model may paint a larger false "RV" beside the LV where the real RV
+    is small (apical slices), and the first model's points say which is meant."""
     mask = np.asarray(mask)
     out = np.zeros_like(mask)
     for label in (LABEL_RV_CAVITY, LABEL_LV_MYOCARDIUM, LABEL_LV_CAVITY):
         regions, count = ndimage.label(mask == label)
-        if count:
-            sizes = np.bincount(regions.ravel())[1:]
-            out[regions == 1 + int(np.argmax(sizes))] = label
+        if not count:
+            continue
+        sizes = np.bincount(regions.ravel())[1:]
+        keep = 1 + int(np.argmax(sizes))
+        if label == LABEL_RV_CAVITY and count > 1 and rv_reference is not None:
+            keep = nearest_region(regions, sizes, np.asarray(rv_reference, dtype=np.float64), min_rv_pixels, keep)
+        out[regions == keep] = label
     return out
 
 
-def crop_label_window(probabilities: np.ndarray, crop: AxisCrop, shape: tuple[int, int]
-                      ) -> tuple[np.ndarray, np.ndarray]:
+def nearest_region(regions: np.ndarray, sizes: np.ndarray, reference: np.ndarray, min_pixels: float,
+                   default: int) -> int:
+    """The label (1-based) of the region of ``regions`` with at least ``min_pixels`` pixels whose nearest pixel
+    lies closest to the finite ``reference`` points (summed over them); ``default`` when none qualifies or
+    no reference point is finite."""
+    reference = reference.reshape(-1, 2)
+    reference = reference[np.isfinite(reference).all(axis=1)]
+    candidates = [k + 1 for k in range(len(sizes)) if sizes[k] >= min_pixels]
+    if not len(reference) or len(candidates) < 2:
+        return default
+    def gap(label: int) -> float:
+        pixels = np.argwhere(regions == label).astype(np.float64)
+        return float(sum(np.min(np.hypot(*(pixels - point).T)) for point in reference))
+    return min(candidates, key=gap)
+
+
+def crop_label_window(probabilities: np.ndarray, crop: AxisCrop, shape: tuple[int, int],
+                      rv_reference: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """A label mask on the window of an image's own grid (``shape``) that ``crop`` covers, from class probabilities
     ``[L, h, w]`` predicted on the crop: each class is pasted back (background fills where the crop does not
-    reach), then the arg-max, each class kept to its largest region (:func:`largest_regions`). Returns the mask
-    and the window's origin (row, col) in the image; outside the window everything is background."""
+    reach), then the arg-max, each class kept to one region (:func:`largest_regions`; ``rv_reference`` on the
+    image's grid picks the RV region). Returns the mask and the window's origin (row, col) in the image; outside
+    the window everything is background."""
     probabilities = np.asarray(probabilities, dtype=np.float32)
     if probabilities.ndim != 3 or probabilities.shape[0] != len(MASK_CLASSES):
         raise ValueError(f"expected [{len(MASK_CLASSES)}, h, w] class probabilities, got {probabilities.shape}")
@@ -126,13 +152,16 @@ def crop_label_window(probabilities: np.ndarray, crop: AxisCrop, shape: tuple[in
     window = (row1 - row0, col1 - col0)
     pasted = np.stack([crop.paste(channel, window, fill=1.0 if k == 0 else 0.0, origin=(row0, col0))
                        for k, channel in enumerate(probabilities)])
-    return largest_regions(np.argmax(pasted, axis=0)), np.array([row0, col0], dtype=np.float64)
+    origin = np.array([row0, col0], dtype=np.float64)
+    reference = None if rv_reference is None else np.asarray(rv_reference, dtype=np.float64) - origin
+    return largest_regions(np.argmax(pasted, axis=0), reference), origin
 
 
-def crop_mask_landmarks(probabilities: np.ndarray, crop: AxisCrop, shape: tuple[int, int]) -> MaskLandmarks:
+def crop_mask_landmarks(probabilities: np.ndarray, crop: AxisCrop, shape: tuple[int, int],
+                        rv_reference: np.ndarray | None = None) -> MaskLandmarks:
     """The rule applied on an image's own grid (``shape``) to class probabilities ``[L, h, w]`` predicted on
-    its axis crop (the mask of :func:`crop_label_window`)."""
-    mask, origin = crop_label_window(probabilities, crop, shape)
+    its axis crop (the mask of :func:`crop_label_window`; ``rv_reference``: RV insertion guesses on that grid)."""
+    mask, origin = crop_label_window(probabilities, crop, shape, rv_reference)
     found = mask_landmarks(mask)
     return MaskLandmarks(None if found.lv_centre is None else found.lv_centre + origin,
                          None if found.rv_ends is None else found.rv_ends + origin)

@@ -36,12 +36,13 @@ import ismrmrd
 import numpy as np
 
 from inline_ai import annotate, measures, report
-from inline_ai.consistency import fill_missing, fill_stack_gaps, smooth_over_phases
+from inline_ai.consistency import drop_wrong_side_rv, fill_missing, fill_stack_gaps, smooth_over_phases
 from inline_ai.context import Context, contexts_from_indices, neighbour_indices
 from inline_ai.detector import Detections, LandmarkDetector
 from inline_ai.display import headers_mirrored
 from inline_ai.geometry import spacing_from_image
 from inline_ai.grid_cache import ModelGridCache
+from inline_ai.landmarks import SAX_LANDMARKS
 from inline_ai.model_select import (
     DEFAULT_MODELS,
     ModelChoice,
@@ -496,10 +497,14 @@ class SeriesAnalyser:
         return annotate.annotated_copy(image, burnt, meta)
 
     def fill_stack_gaps(self, results: Sequence[SeriesResult]) -> int:
-        """Fill, in place, a short-axis landmark missing on a slice between two slices of the stack that have it
-        (same phase, same in-plane grid; :func:`inline_ai.consistency.fill_stack_gaps`): the phase entry gets the
-        point (``"filled_from": "slices"``, confidence 0) and its A-RVI angle, the AI image is redrawn. Returns
-        how many landmarks were filled."""
+        """Check and fill, in place, the short-axis landmarks of a stack's slices (same phase, same in-plane grid).
+
+        First, RV insertion points that turn the RV to the wrong side of the LV for the stack are dropped
+        (:func:`inline_ai.consistency.drop_wrong_side_rv`; the phase entry gets ``"rv_insertions_dropped":
+        "wrong_side"``); then a landmark missing on a slice between two slices that have it is filled
+        (:func:`inline_ai.consistency.fill_stack_gaps`): the phase entry gets the point (``"filled_from":
+        "slices"``, confidence 0). Changed slices get new A-RVI angles and AI images. Returns how many landmarks
+        were filled."""
         done = [r for r in results if r.error is None and r.summary.get("view") == "sax" and r.images
                 and len(r.summary.get("phases", [])) == len(r.images)]
         if len(done) < 3:
@@ -508,15 +513,25 @@ class SeriesAnalyser:
         if any(tuple(r.summary["phases"][0]["landmarks"]) != names for r in done):
             return 0
         owners = [(result, n) for result in done for n in range(len(result.images))]
-        points, filled = fill_stack_gaps(np.concatenate([entry_points(r.summary["phases"], names) for r in done]),
-                                         stack_neighbours([image for r in done for image in r.images]))
+        neighbours = stack_neighbours([image for r in done for image in r.images])
+        points = np.concatenate([entry_points(r.summary["phases"], names) for r in done])
+        spacings = np.array([spacing_from_image(result.images[n]) for result, n in owners])
+        dropped = np.zeros(len(points), dtype=bool)
+        if set(SAX_LANDMARKS) <= set(names):
+            order = [names.index(name) for name in SAX_LANDMARKS]
+            checked, dropped = drop_wrong_side_rv(points[:, order], neighbours, spacings)
+            points[:, order] = checked
+        points, filled = fill_stack_gaps(points, neighbours)
         changed: dict[int, tuple[SeriesResult, list[int]]] = {}
-        for flat in np.flatnonzero(filled.any(axis=1)):
+        for flat in np.flatnonzero(dropped | filled.any(axis=1)):
             result, n = owners[flat]
-            spacing = spacing_from_image(result.images[n])
+            entry = result.summary["phases"][n]
+            if dropped[flat]:
+                entry["rv_insertions_dropped"] = "wrong_side"
+                for name in SAX_LANDMARKS[:2]:
+                    entry["landmarks"][name] = None
             for k in np.flatnonzero(filled[flat]):
-                result.summary["phases"][n]["landmarks"][names[k]] = landmark_entry(*points[flat, k], spacing, 0.0,
-                                                                                    "slices")
+                entry["landmarks"][names[k]] = landmark_entry(*points[flat, k], spacings[flat], 0.0, "slices")
             changed.setdefault(id(result), (result, []))[1].append(n)
         for result, indices in changed.values():
             self._redraw_filled(result, indices, names)

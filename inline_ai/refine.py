@@ -60,10 +60,11 @@ def mask_rule_points(probabilities: np.ndarray, crop: AxisCrop, shape: tuple[int
                      names: Sequence[str]) -> np.ndarray:
     """Points ``[K, 2]`` (original grid, ``names`` order) read by the SAX mask rule from a mask model's class
     probabilities on ``crop``; the RV insertion ends are named after the nearer first-model points (the
-    first model tells anterior from inferior); NaN where the rule finds nothing."""
+    first model tells anterior from inferior), which also pick the RV region where the mask has several
+    (:func:`inline_ai.mask_landmarks.largest_regions`); NaN where the rule finds nothing."""
     sax_order = [list(names).index(name) for name in SAX_LANDMARKS]
     out = np.full((len(names), 2), np.nan)
-    out[sax_order] = crop_mask_landmarks(probabilities, crop, shape).points(first[sax_order])
+    out[sax_order] = crop_mask_landmarks(probabilities, crop, shape, first[sax_order][:2]).points(first[sax_order])
     return out
 
 

@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 
-from inline_ai.consistency import fill_missing, fill_stack_gaps, smooth_over_phases
+from inline_ai.consistency import (
+    drop_wrong_side_rv,
+    fill_missing,
+    fill_stack_gaps,
+    rv_directions,
+    smooth_over_phases,
+    stack_groups,
+)
 from inline_ai.context import neighbour_indices
 
 
@@ -103,3 +110,53 @@ def test_stack_gaps_follow_the_neighbour_table_not_the_image_order():
     np.testing.assert_allclose(filled_points[1, 0], [12.0, 24.0])
     with pytest.raises(ValueError, match="neighbours"):
         fill_stack_gaps(points, table[:4])
+
+
+def sax_stack(rv_degrees, radius=20.0, centre=(60.0, 60.0)):
+    """``[N, 3, 2]`` SAX points (anterior RVI, inferior RVI, LV centre) with the RV turned to each direction
+    (degrees, row/col); None = no RV insertions on that slice."""
+    out = np.full((len(rv_degrees), 3, 2), np.nan)
+    for n, degrees in enumerate(rv_degrees):
+        out[n, 2] = centre
+        if degrees is None:
+            continue
+        for k, spread in enumerate((-50.0, 50.0)):
+            angle = np.radians(degrees + spread)
+            out[n, k] = (centre[0] + radius * np.sin(angle), centre[1] + radius * np.cos(angle))
+    return out
+
+
+def test_rv_direction_points_from_the_lv_centre_to_the_middle_of_the_insertions():
+    directions = np.degrees(rv_directions(sax_stack([150.0, -30.0, None]), (1.5, 1.5)))
+    np.testing.assert_allclose(directions[:2], [150.0, -30.0], atol=1e-9)
+    assert np.isnan(directions[2])
+
+
+def test_an_rv_on_the_wrong_side_of_its_stack_is_dropped_then_filled_from_its_neighbours():
+    points = sax_stack([160.0, 150.0, -20.0, 140.0, 135.0])  # slice 2 turned the RV round the LV
+    table = neighbour_indices([0] * 5, range(5))
+    checked, dropped = drop_wrong_side_rv(points, table)
+    assert dropped.tolist() == [False, False, True, False, False]
+    assert np.isnan(checked[2, :2]).all() and np.isfinite(checked[2, 2]).all()  # the LV centre stays
+    np.testing.assert_array_equal(checked[[0, 1, 3, 4]], points[[0, 1, 3, 4]])
+    filled, _ = fill_stack_gaps(checked, table)
+    np.testing.assert_allclose(filled[2, :2], (points[1, :2] + points[3, :2]) / 2)
+
+
+def test_a_stack_turning_within_the_labels_spread_keeps_every_point():
+    points = sax_stack([170.0, 150.0, 130.0, 110.0, 95.0, None])  # 75 deg from base to apex, one slice without
+    checked, dropped = drop_wrong_side_rv(points, neighbour_indices([0] * 6, range(6)))
+    assert not dropped.any()
+    np.testing.assert_array_equal(checked, points)
+
+
+def test_wrong_side_check_needs_three_slices_and_keeps_stacks_apart():
+    points = sax_stack([150.0, -30.0])  # two slices: no majority to judge by
+    assert not drop_wrong_side_rv(points, neighbour_indices([0, 0], [0, 1]))[1].any()
+    # two phases of three slices each; in phase 1 the RV points the other way throughout (e.g. another display)
+    points = sax_stack([150.0, 140.0, -30.0, -30.0, -40.0, -35.0])
+    table = neighbour_indices([0, 0, 0, 1, 1, 1], [0, 1, 2, 0, 1, 2])
+    assert [g.tolist() for g in stack_groups(table)] == [[0, 1, 2], [3, 4, 5]]
+    assert drop_wrong_side_rv(points, table)[1].tolist() == [False, False, True, False, False, False]
+    with pytest.raises(ValueError, match="SAX landmark order"):
+        drop_wrong_side_rv(points[:, :2], table)

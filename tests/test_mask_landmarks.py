@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from model_factory import make_band_mask_model, make_test_model, render_mask_image, sax_label_mask
 
+from inline_ai.context import neighbour_indices
 from inline_ai.crop import axis_crop
 from inline_ai.dataset import list_cases, load_case
 from inline_ai.detector import LandmarkDetector
@@ -77,6 +78,21 @@ def test_stray_islands_are_dropped_before_the_rule():
     cleaned = largest_regions(noisy)
     np.testing.assert_array_equal(cleaned, mask)
     np.testing.assert_array_equal(mask_landmarks(cleaned).rv_ends, mask_landmarks(mask).rv_ends)
+
+
+def test_rv_region_nearest_the_first_models_insertions_wins_over_the_largest():
+    mask = sax_label_mask(SHAPE, LV, RV, rv_px=14.0)  # a small RV up-left of the LV
+    false_rv = np.hypot(*(np.mgrid[:SHAPE[0], :SHAPE[1]] - np.array([100.0, 130.0])[:, None, None])) <= 17.0
+    mask[false_rv & (mask == 0)] = 1  # a larger "RV" painted beside the LV wall on the other side
+    true_ends = mask_landmarks(sax_label_mask(SHAPE, LV, RV, rv_px=14.0)).rv_ends
+    wrong = mask_landmarks(largest_regions(mask)).rv_ends
+    assert np.linalg.norm(wrong[:, None] - true_ends[None], axis=-1).min() > 10  # the largest: the false one
+    near = true_ends + 1.5
+    picked = largest_regions(mask, rv_reference=near)
+    np.testing.assert_array_equal(mask_landmarks(picked).rv_ends, true_ends)
+    # a reference without finite points, or next to a region under the size limit, leaves the largest
+    np.testing.assert_array_equal(largest_regions(mask, np.full((2, 2), np.nan)), largest_regions(mask))
+    np.testing.assert_array_equal(largest_regions(mask, near, min_rv_pixels=10_000), largest_regions(mask))
 
 
 def test_order_like_pairs_ends_with_the_nearer_reference():
@@ -206,6 +222,28 @@ def test_detector_takes_a_mask_refiner_in_place_of_the_card_s(tmp_path):
     make_test_model(tmp_path, name="spots_lax", view_family="lax")
     with pytest.raises(ModelError, match="refines"):
         LandmarkDetector(tmp_path / "spots_lax.json", refine_with=tmp_path / "test_sax_mask.json")
+
+
+def test_a_slice_with_the_rv_on_the_wrong_side_is_read_again_on_its_stack_s_axis(tmp_path):
+    make_band_mask_model(tmp_path)
+    make_test_model(tmp_path, name="spots_sax", view_family="sax")
+    detector = LandmarkDetector(tmp_path / "spots_sax.json", refine_with=tmp_path / "test_sax_mask.json")
+    mask = sax_label_mask(SHAPE, LV, RV)
+    points = truth(mask)
+    no_rv = np.where(mask == 1, 0, mask)
+    images = [render_mask_image(m) for m in (mask, mask, mask, mask, no_rv)]
+    found = np.stack([points + 0.5 * k for k in range(5)])
+    for n in (2, 4):  # "the RV" found across the LV on slices 2 and 4
+        found[n, :2] = 2 * found[n, 2] - found[n, :2]
+    spacings = np.tile(SPACING, (5, 1))
+    checked = detector.check_stack_sides(images, spacings, found, neighbour_indices([0] * 5, range(5)))
+    np.testing.assert_array_equal(checked[[0, 1, 3]], found[[0, 1, 3]])
+    assert np.abs(checked[2, :2] - points[:2]).max() <= 1.01  # read again on slice 1's axis: the rule's points
+    np.testing.assert_array_equal(checked[2, 2], found[2, 2])  # the LV centre stays
+    assert np.isnan(checked[4, :2]).all()  # read again, no RV there: absent
+    plain = LandmarkDetector(tmp_path / "spots_sax.json", refine=False)  # no mask stage: dropped only
+    dropped = plain.check_stack_sides(images, spacings, found, neighbour_indices([0] * 5, range(5)))
+    assert np.isnan(dropped[[2, 4], :2]).all() and np.isfinite(dropped[[2, 4], 2]).all()
 
 
 ACDC = shared_data_dir() / "acdc_sax_cine"

@@ -295,6 +295,31 @@ def test_a_landmark_missed_on_one_slice_of_a_stack_is_filled_from_the_slices_aro
     assert [by_slice[2]["phases"][p]["landmarks"]["anterior_rv_insertion"] for p in range(2)] == [None, None]
 
 
+def test_rv_insertions_on_the_wrong_side_of_the_lv_for_the_stack_are_dropped_then_filled(tmp_path_factory):
+    model = make_test_model(tmp_path_factory.mktemp("side"), name="sax_cine", view_family="sax")
+    analyser = SeriesAnalyser(AnalysisSettings(model=str(model), sax_sectors="6"))
+    results = [analyser.analyse(series.images) for series in sax_stack(5)]
+    names = ("anterior_rv_insertion", "inferior_rv_insertion")
+    before = json.loads(json.dumps([r.summary for r in results]))
+    for entry in results[2].summary["phases"]:  # slice 2 found "the RV" on the far side of the LV
+        lv = entry["landmarks"]["lv_centre"]
+        for name in names:
+            point = entry["landmarks"][name]
+            point["row"], point["col"] = 2 * lv["row"] - point["row"], 2 * lv["col"] - point["col"]
+    assert analyser.fill_stack_gaps(results) == 4  # two insertions x two phases, from slices 1 and 3
+    for phase, entry in enumerate(results[2].summary["phases"]):
+        assert entry["rv_insertions_dropped"] == "wrong_side"
+        for name in names:
+            around = [before[k]["phases"][phase]["landmarks"][name] for k in (1, 3)]
+            assert entry["landmarks"][name]["filled_from"] == "slices"
+            assert entry["landmarks"][name]["row"] == pytest.approx((around[0]["row"] + around[1]["row"]) / 2, abs=1e-3)
+        assert entry["arvi_angle_deg"] == pytest.approx(before[2]["phases"][phase]["arvi_angle_deg"], abs=3.0)
+    assert all(str(get_meta(image)["AI_anterior_rv_insertion_filled"]) == "1" for image in results[2].ai_images)
+    for k in (0, 1, 3, 4):  # the other slices keep their points
+        assert "rv_insertions_dropped" not in results[k].summary["phases"][0]
+        assert results[k].summary["phases"][0]["landmarks"] == before[k]["phases"][0]["landmarks"]
+
+
 def test_context_model_analyses_each_slice_with_its_neighbours_once_the_stack_is_complete(tmp_path_factory,
                                                                                           monkeypatch):
     directory = tmp_path_factory.mktemp("ctx")
