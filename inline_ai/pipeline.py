@@ -36,7 +36,7 @@ import ismrmrd
 import numpy as np
 
 from inline_ai import annotate, measures, report
-from inline_ai.consistency import drop_wrong_side_rv, fill_missing, fill_stack_gaps, smooth_over_phases
+from inline_ai.consistency import fill_missing, fill_stack_gaps, smooth_over_phases
 from inline_ai.context import Context, contexts_from_indices, neighbour_indices
 from inline_ai.detector import Detections, LandmarkDetector
 from inline_ai.display import headers_mirrored
@@ -92,6 +92,7 @@ class SeriesResult:
     timings: dict[str, float] = field(default_factory=dict)
     detections: Detections | None = None
     images: list[ismrmrd.Image] = field(default_factory=list)  # the analysed originals
+    model: LandmarkModel | None = None  # the model that analysed them (its chain reads a stack's slices again)
 
 
 def header_text(header: Any, *names: str) -> str:
@@ -409,7 +410,7 @@ class SeriesAnalyser:
         summary["timings_s"] = {key: round(value, 4) for key, value in timings.items()}
         attach_summary((ai_images or [None])[0], summary)
         attach_summary(report_image, summary)  # again: now with the complete timings
-        return SeriesResult(ai_images, report_image, summary, None, timings, detections, images)
+        return SeriesResult(ai_images, report_image, summary, None, timings, detections, images, model)
 
     # -- pieces ------------------------------------------------------------------------------
     def _base_summary(self, images: list) -> dict[str, Any]:
@@ -499,12 +500,12 @@ class SeriesAnalyser:
     def fill_stack_gaps(self, results: Sequence[SeriesResult]) -> int:
         """Check and fill, in place, the short-axis landmarks of a stack's slices (same phase, same in-plane grid).
 
-        First, RV insertion points that turn the RV to the wrong side of the LV for the stack are dropped
-        (:func:`inline_ai.consistency.drop_wrong_side_rv`; the phase entry gets ``"rv_insertions_dropped":
-        "wrong_side"``); then a landmark missing on a slice between two slices that have it is filled
-        (:func:`inline_ai.consistency.fill_stack_gaps`): the phase entry gets the point (``"filled_from":
-        "slices"``, confidence 0). Changed slices get new A-RVI angles and AI images. Returns how many landmarks
-        were filled."""
+        First, RV insertion points that turn the RV to the wrong side of the LV for the stack are read again or
+        dropped (:meth:`inline_ai.detector.LandmarkDetector.check_stack_sides`, with the slices' own model chain;
+        the phase entry gets ``"rv_insertions_checked": "read_again"`` or ``"dropped"``); then a landmark missing on
+        a slice between two slices that have it is filled (:func:`inline_ai.consistency.fill_stack_gaps`): the
+        phase entry gets the point (``"filled_from": "slices"``, confidence 0). Changed slices get new A-RVI angles
+        and AI images. Returns how many landmarks were filled."""
         done = [r for r in results if r.error is None and r.summary.get("view") == "sax" and r.images
                 and len(r.summary.get("phases", [])) == len(r.images)]
         if len(done) < 3:
@@ -514,22 +515,29 @@ class SeriesAnalyser:
             return 0
         owners = [(result, n) for result in done for n in range(len(result.images))]
         neighbours = stack_neighbours([image for r in done for image in r.images])
-        points = np.concatenate([entry_points(r.summary["phases"], names) for r in done])
+        before = np.concatenate([entry_points(r.summary["phases"], names) for r in done])
         spacings = np.array([spacing_from_image(result.images[n]) for result, n in owners])
-        dropped = np.zeros(len(points), dtype=bool)
-        if set(SAX_LANDMARKS) <= set(names):
-            order = [names.index(name) for name in SAX_LANDMARKS]
-            checked, dropped = drop_wrong_side_rv(points[:, order], neighbours, spacings)
-            points[:, order] = checked
+        points, checked = before, np.zeros(len(before), dtype=bool)
+        models = {id(r.model): r.model for r in done}
+        if set(SAX_LANDMARKS) <= set(names) and len(models) == 1 and done[0].model is not None:
+            detector = LandmarkDetector(done[0].model)
+            pixels = [np.asarray(result.images[n].data[0, 0]) for result, n in owners]
+            points = detector.check_stack_sides(pixels, spacings, before, neighbours)
+            rv = [names.index(name) for name in SAX_LANDMARKS[:2]]
+            checked = ~np.all((points[:, rv] == before[:, rv]) | (np.isnan(points[:, rv]) & np.isnan(before[:, rv])),
+                              axis=(1, 2))
         points, filled = fill_stack_gaps(points, neighbours)
         changed: dict[int, tuple[SeriesResult, list[int]]] = {}
-        for flat in np.flatnonzero(dropped | filled.any(axis=1)):
+        for flat in np.flatnonzero(checked | filled.any(axis=1)):
             result, n = owners[flat]
             entry = result.summary["phases"][n]
-            if dropped[flat]:
-                entry["rv_insertions_dropped"] = "wrong_side"
+            if checked[flat]:
+                read = np.isfinite(points[flat, [names.index(name) for name in SAX_LANDMARKS[:2]]]).all()
+                entry["rv_insertions_checked"] = "read_again" if read and not filled[flat].any() else "dropped"
                 for name in SAX_LANDMARKS[:2]:
-                    entry["landmarks"][name] = None
+                    k = names.index(name)
+                    entry["landmarks"][name] = (None if not np.isfinite(points[flat, k]).all() else
+                                                landmark_entry(*points[flat, k], spacings[flat], 0.0))
             for k in np.flatnonzero(filled[flat]):
                 entry["landmarks"][names[k]] = landmark_entry(*points[flat, k], spacings[flat], 0.0, "slices")
             changed.setdefault(id(result), (result, []))[1].append(n)

@@ -9,6 +9,7 @@ from gadgetron.types.image_array import ImageArray
 from model_factory import make_spot_series, make_test_model
 
 from inline_ai.annotate import AI_SERIES_FACTOR
+from inline_ai.detector import LandmarkDetector
 from inline_ai.mrd_files import HeaderSpec, get_meta, make_header
 from inline_ai.pipeline import AnalysisSettings, SeriesAnalyser
 from inline_ai.report import report_series_index
@@ -308,7 +309,7 @@ def test_rv_insertions_on_the_wrong_side_of_the_lv_for_the_stack_are_dropped_the
             point["row"], point["col"] = 2 * lv["row"] - point["row"], 2 * lv["col"] - point["col"]
     assert analyser.fill_stack_gaps(results) == 4  # two insertions x two phases, from slices 1 and 3
     for phase, entry in enumerate(results[2].summary["phases"]):
-        assert entry["rv_insertions_dropped"] == "wrong_side"
+        assert entry["rv_insertions_checked"] == "dropped"
         for name in names:
             around = [before[k]["phases"][phase]["landmarks"][name] for k in (1, 3)]
             assert entry["landmarks"][name]["filled_from"] == "slices"
@@ -316,8 +317,34 @@ def test_rv_insertions_on_the_wrong_side_of_the_lv_for_the_stack_are_dropped_the
         assert entry["arvi_angle_deg"] == pytest.approx(before[2]["phases"][phase]["arvi_angle_deg"], abs=3.0)
     assert all(str(get_meta(image)["AI_anterior_rv_insertion_filled"]) == "1" for image in results[2].ai_images)
     for k in (0, 1, 3, 4):  # the other slices keep their points
-        assert "rv_insertions_dropped" not in results[k].summary["phases"][0]
+        assert "rv_insertions_checked" not in results[k].summary["phases"][0]
         assert results[k].summary["phases"][0]["landmarks"] == before[k]["phases"][0]["landmarks"]
+
+
+def test_the_stack_check_s_readings_and_drops_reach_the_summaries(tmp_path_factory, monkeypatch):
+    model = make_test_model(tmp_path_factory.mktemp("side2"), name="sax_cine", view_family="sax")
+    analyser = SeriesAnalyser(AnalysisSettings(model=str(model), sax_sectors="6"))
+    results = [analyser.analyse(series.images) for series in sax_stack(5)]
+    before = json.loads(json.dumps([r.summary for r in results]))
+
+    def checked(self, images, spacings, points, neighbours):  # slice 2 read again 3 px lower, slice 0 dropped
+        assert len(images) == len(points) == 10 and neighbours.shape == (10, 2)
+        out = np.array(points, copy=True)
+        out[4:6, :2, 0] += 3.0
+        out[0:2, :2] = np.nan
+        return out
+
+    monkeypatch.setattr(LandmarkDetector, "check_stack_sides", checked)
+    assert analyser.fill_stack_gaps(results) == 0
+    for phase in range(2):
+        again, gone = results[2].summary["phases"][phase], results[0].summary["phases"][phase]
+        assert again["rv_insertions_checked"] == "read_again" and gone["rv_insertions_checked"] == "dropped"
+        old = before[2]["phases"][phase]["landmarks"]["anterior_rv_insertion"]
+        assert again["landmarks"]["anterior_rv_insertion"]["row"] == pytest.approx(old["row"] + 3.0, abs=1e-3)
+        assert not again["landmarks"]["anterior_rv_insertion"]["filled"]
+        assert gone["landmarks"]["anterior_rv_insertion"] is None and gone["landmarks"]["lv_centre"] is not None
+        assert gone["arvi_angle_deg"] is None
+    assert "rv_insertions_checked" not in results[1].summary["phases"][0]
 
 
 def test_context_model_analyses_each_slice_with_its_neighbours_once_the_stack_is_complete(tmp_path_factory,
