@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components, shortest_path
 
 DEFAULT_MIN_PRESENT_FRACTION = 0.5
 
@@ -80,23 +82,19 @@ def fill_stack_gaps(points: np.ndarray, neighbours: np.ndarray) -> tuple[np.ndar
 WRONG_SIDE_DEG = 90.0  # the RV's direction from the LV centre varies along a stack by <= 59 deg in the labels
 
 
+def stack_graph(neighbours: np.ndarray) -> csr_matrix:
+    """The slice-neighbour links of ``neighbours`` ``[N, 2]`` (``-1`` = none) as a sparse ``N x N`` graph."""
+    neighbours = np.asarray(neighbours)
+    rows, sides = np.nonzero(neighbours >= 0)
+    count = neighbours.shape[0]
+    return csr_matrix((np.ones(rows.size), (rows, neighbours[rows, sides])), shape=(count, count))
+
+
 def stack_groups(neighbours: np.ndarray) -> list[np.ndarray]:
     """The stacks among ``N`` images: the groups linked by ``neighbours`` ``[N, 2]`` (``-1`` = none), each as
     sorted image indices."""
-    neighbours = np.asarray(neighbours)
-    count = neighbours.shape[0]
-    parent = np.arange(count)
-
-    def root(n: int) -> int:
-        while parent[n] != n:
-            parent[n] = parent[parent[n]]
-            n = int(parent[n])
-        return n
-
-    for n, other in zip(*np.nonzero(neighbours >= 0), strict=True):
-        parent[root(int(neighbours[n, other]))] = root(int(n))
-    roots = np.array([root(n) for n in range(count)])
-    return [np.flatnonzero(roots == r) for r in np.unique(roots)]
+    _, labels = connected_components(stack_graph(neighbours), directed=False)
+    return [np.flatnonzero(labels == label) for label in np.unique(labels)]
 
 
 def rv_directions(points: np.ndarray, spacing: np.ndarray) -> np.ndarray:
@@ -142,17 +140,15 @@ def drop_wrong_side_rv(points: np.ndarray, neighbours: np.ndarray, spacing: np.n
 
 
 def nearest_stack_donors(wanted: np.ndarray, usable: np.ndarray, neighbours: np.ndarray) -> np.ndarray:
-    """``[N]`` for each ``wanted`` image the nearest ``usable`` one of its stack, in steps along ``neighbours``
-    ``[N, 2]`` (ties: the earlier slice); ``-1`` where there is none or the image is not wanted."""
-    neighbours = np.asarray(neighbours)
-    donors = np.full(neighbours.shape[0], -1)
-    for start in np.flatnonzero(wanted):
-        seen, frontier = {int(start)}, [int(start)]
-        while frontier and donors[start] < 0:
-            step = [int(m) for n in frontier for m in neighbours[n] if m >= 0 and int(m) not in seen]
-            seen.update(step)
-            found = [m for m in step if usable[m]]
-            if found:
-                donors[start] = found[0]
-            frontier = step
+    """``[N]`` for each ``wanted`` image the nearest other ``usable`` one of its stack, in steps along
+    ``neighbours`` ``[N, 2]`` (ties: the lower index); ``-1`` where there is none or the image is not wanted."""
+    donors = np.full(np.shape(neighbours)[0], -1)
+    starts = np.flatnonzero(wanted)
+    if starts.size == 0:
+        return donors
+    steps = shortest_path(stack_graph(neighbours), directed=False, unweighted=True, indices=starts)
+    steps[:, ~np.asarray(usable, dtype=bool)] = np.inf
+    steps[np.arange(starts.size), starts] = np.inf
+    reachable = np.isfinite(steps).any(axis=1)
+    donors[starts[reachable]] = np.argmin(steps[reachable], axis=1)
     return donors

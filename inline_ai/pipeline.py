@@ -524,8 +524,7 @@ class SeriesAnalyser:
             pixels = [np.asarray(result.images[n].data[0, 0]) for result, n in owners]
             points = detector.check_stack_sides(pixels, spacings, before, neighbours)
             rv = [names.index(name) for name in SAX_LANDMARKS[:2]]
-            checked = ~np.all((points[:, rv] == before[:, rv]) | (np.isnan(points[:, rv]) & np.isnan(before[:, rv])),
-                              axis=(1, 2))
+            checked = ~np.isclose(points[:, rv], before[:, rv], rtol=0.0, atol=0.0, equal_nan=True).all(axis=(1, 2))
         points, filled = fill_stack_gaps(points, neighbours)
         changed: dict[int, tuple[SeriesResult, list[int]]] = {}
         for flat in np.flatnonzero(checked | filled.any(axis=1)):

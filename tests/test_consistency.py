@@ -7,6 +7,7 @@ from inline_ai.consistency import (
     drop_wrong_side_rv,
     fill_missing,
     fill_stack_gaps,
+    nearest_stack_donors,
     rv_directions,
     smooth_over_phases,
     stack_groups,
@@ -160,3 +161,14 @@ def test_wrong_side_check_needs_three_slices_and_keeps_stacks_apart():
     assert drop_wrong_side_rv(points, table)[1].tolist() == [False, False, True, False, False, False]
     with pytest.raises(ValueError, match="SAX landmark order"):
         drop_wrong_side_rv(points[:, :2], table)
+
+
+def test_nearest_donor_is_counted_in_steps_along_the_stack_not_in_image_order():
+    table = neighbour_indices([0] * 5 + [1] * 2, [4, 0, 3, 1, 2, 0, 1])  # images out of slice order; a second phase
+    usable = np.array([True, True, False, False, False, True, True])
+    wanted = np.array([False, False, True, True, False, False, False])
+    donors = nearest_stack_donors(wanted, usable, table)
+    # image 2 is slice 3: slice 4 (image 0) is one step away; image 3 is slice 1: slice 0 (image 1) one step
+    assert donors.tolist() == [-1, -1, 0, 1, -1, -1, -1]
+    lonely = nearest_stack_donors(np.array([True, False]), np.array([True, False]), neighbour_indices([0, 0], [0, 1]))
+    assert lonely.tolist() == [-1, -1]  # the only usable image is itself
