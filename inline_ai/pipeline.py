@@ -517,26 +517,24 @@ class SeriesAnalyser:
         neighbours = stack_neighbours([image for r in done for image in r.images])
         before = np.concatenate([entry_points(r.summary["phases"], names) for r in done])
         spacings = np.array([spacing_from_image(result.images[n]) for result, n in owners])
-        points, checked = before, np.zeros(len(before), dtype=bool)
-        models = {id(r.model): r.model for r in done}
-        if set(SAX_LANDMARKS) <= set(names) and len(models) == 1 and done[0].model is not None:
-            detector = LandmarkDetector(done[0].model)
+        checked_points, checked = before, np.zeros(len(before), dtype=bool)
+        rv = [names.index(name) for name in SAX_LANDMARKS[:2] if name in names]
+        if set(SAX_LANDMARKS) <= set(names) and len({id(r.model) for r in done}) == 1 and done[0].model is not None:
             pixels = [np.asarray(result.images[n].data[0, 0]) for result, n in owners]
-            points = detector.check_stack_sides(pixels, spacings, before, neighbours)
-            rv = [names.index(name) for name in SAX_LANDMARKS[:2]]
-            checked = ~np.isclose(points[:, rv], before[:, rv], rtol=0.0, atol=0.0, equal_nan=True).all(axis=(1, 2))
-        points, filled = fill_stack_gaps(points, neighbours)
+            checked_points = LandmarkDetector(done[0].model).check_stack_sides(pixels, spacings, before, neighbours)
+            checked = ~np.isclose(checked_points[:, rv], before[:, rv], rtol=0.0, atol=0.0,
+                                  equal_nan=True).all(axis=(1, 2))
+        points, filled = fill_stack_gaps(checked_points, neighbours)
         changed: dict[int, tuple[SeriesResult, list[int]]] = {}
         for flat in np.flatnonzero(checked | filled.any(axis=1)):
             result, n = owners[flat]
             entry = result.summary["phases"][n]
             if checked[flat]:
-                read = np.isfinite(points[flat, [names.index(name) for name in SAX_LANDMARKS[:2]]]).all()
-                entry["rv_insertions_checked"] = "read_again" if read and not filled[flat].any() else "dropped"
-                for name in SAX_LANDMARKS[:2]:
-                    k = names.index(name)
-                    entry["landmarks"][name] = (None if not np.isfinite(points[flat, k]).all() else
-                                                landmark_entry(*points[flat, k], spacings[flat], 0.0))
+                read = bool(np.isfinite(checked_points[flat, rv]).all())
+                entry["rv_insertions_checked"] = "read_again" if read else "dropped"
+                for k in rv:
+                    entry["landmarks"][names[k]] = (landmark_entry(*checked_points[flat, k], spacings[flat], 0.0)
+                                                    if read else None)
             for k in np.flatnonzero(filled[flat]):
                 entry["landmarks"][names[k]] = landmark_entry(*points[flat, k], spacings[flat], 0.0, "slices")
             changed.setdefault(id(result), (result, []))[1].append(n)
