@@ -16,6 +16,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "mrd2": ("inline_ai_gadgets.mrd2", "MRD v2 stream adapter: stdin to stdout (needs the mrd2 extra)"),
     "detect": ("inline_ai.detect", "detect landmarks in a landmark npz or ISMRMRD file, write JSON"),
     "evaluate": ("inline_ai.evaluate", "evaluate a model on a landmark dataset directory"),
+    "compare": ("inline_ai.compare", "compare two evaluations of the same images (patient-bootstrap CIs)"),
     "bench": ("inline_ai_gadgets.bench", "time a series through a warm gadget (connect mode)"),
     "demo": ("inline_ai_gadgets.demo", "replay the bundled 4CH cine sample with lax_cine"),
     "phantom": ("inline_ai.phantom.cli", "make synthetic cardiac MR images with exact landmarks"),

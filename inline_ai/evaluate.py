@@ -94,6 +94,26 @@ def score_results(results: Sequence[CaseResult], names: Sequence[str]) -> dict[s
     return metrics
 
 
+def per_image_records(results: Sequence[CaseResult], names: Sequence[str]) -> dict[str, Any]:
+    """Each image's outcome in columns (JSON-ready): ``case``, ``index``, ``patient``, and per landmark (``names``
+    order) whether the truth has it (``present``), whether it was reported (``reported``) and the distance in mm
+    where both (``distance_mm``, else None). ``inline-ai compare`` pairs two evaluations by these."""
+    records: dict[str, list[Any]] = {key: [] for key in ("case", "index", "patient", "present", "reported",
+                                                         "distance_mm")}
+    for result in results:
+        present = np.isfinite(result.truth).all(-1)
+        reported = np.isfinite(result.found).all(-1)
+        distances = distance_mm(result.found, result.truth, np.asarray(result.spacing, dtype=np.float64))
+        for n in range(result.truth.shape[0]):
+            records["case"].append(result.case_id)
+            records["index"].append(n)
+            records["patient"].append(result.patient_id)
+            records["present"].append(present[n].tolist())
+            records["reported"].append(reported[n].tolist())
+            records["distance_mm"].append([round(float(d), 4) if np.isfinite(d) else None for d in distances[n]])
+    return {"names": list(names), **records}
+
+
 def list_failures(results: Sequence[CaseResult], names: Sequence[str]) -> list[dict[str, Any]]:
     """Every failed image: case, index within the case, relative position, missed and falsely reported landmarks."""
     failures = []
@@ -286,7 +306,8 @@ def main(argv: list[str] | None = None) -> int:
     metrics = score_results(results, detector.names)
     metrics.update(model=card.name, model_sha256=card.sha256, dataset=str(args.dataset),
                    split=args.split or "all", threshold_override=args.threshold, stack_fill=not args.no_stack_fill,
-                   failures=list_failures(results, list(detector.names)))
+                   failures=list_failures(results, list(detector.names)),
+                   per_image=per_image_records(results, detector.names))
     if card.display == "standard":
         metrics.update(display=args.display)
     if detector.refiners:

@@ -76,6 +76,12 @@ def test_evaluate_command_on_an_analytic_model(tmp_path):
         ("spot_p02_a", 0, ["lv_centre"]), ("spot_p02_a", 1, ["lv_centre"])]
     assert metrics["mean_mm"] < 1.0
     assert "| lv_centre | 8 | 6 | 2 | 0 |" in markdown.read_text()
+    records = metrics["per_image"]  # each image's outcome, for inline-ai compare
+    assert records["names"] == list(SAX) and len(records["case"]) == 8
+    row = records["case"].index("spot_p02_a")  # the first image of the case whose LV spot is missing
+    assert records["patient"][row] == "spot_p02" and records["index"][row] == 0
+    assert records["present"][row] == [True, True, True] and records["reported"][row] == [True, True, False]
+    assert records["distance_mm"][row][2] is None and records["distance_mm"][row][0] < 1.0
     assert main([str(tmp_path / "data"), "--model", str(tmp_path / "models" / "spots.json"), "--json", str(out),
                  "--split", "val", "--split-file", str(split), "--write-card", "test_eval"]) == 0
     assert json.loads(out.read_text())["images"] == 4
