@@ -48,10 +48,11 @@ def load_outcomes(path: Path) -> ImageOutcomes:
     keys = list(zip(records["case"], records["index"], strict=True))
     order = sorted(range(len(keys)), key=keys.__getitem__)
     patients = sorted(set(records["patient"]))
+    number = {patient: n for n, patient in enumerate(patients)}
     distance = np.array([[np.nan if d is None else d for d in row] for row in records["distance_mm"]], dtype=float)
     return ImageOutcomes(
         names=list(records["names"]), keys=[keys[i] for i in order],
-        patient=np.array([patients.index(records["patient"][i]) for i in order], dtype=np.int64),
+        patient=np.array([number[records["patient"][i]] for i in order], dtype=np.int64),
         patients=patients,
         present=np.array(records["present"], dtype=bool)[order],
         reported=np.array(records["reported"], dtype=bool)[order],
