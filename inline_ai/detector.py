@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from inline_ai.consistency import drop_wrong_side_rv, fill_stack_gaps, nearest_stack_donors
+from inline_ai.consistency import drop_far_lv_centres, drop_wrong_side_rv, fill_stack_gaps, nearest_stack_donors
 from inline_ai.context import Context
 from inline_ai.display import flip_points
 from inline_ai.geometry import GridTransform
@@ -113,12 +113,14 @@ class LandmarkDetector:
 
     def check_stack_sides(self, images: Sequence[np.ndarray], spacings: np.ndarray, points: np.ndarray,
                           neighbours: np.ndarray) -> np.ndarray:
-        """``points`` ``[N, K, 2]`` of a short-axis stack call with RV insertions that turn the RV to the wrong
+        """``points`` ``[N, K, 2]`` of a short-axis stack call with LV centres far from their stack's others dropped
+        (:func:`inline_ai.consistency.drop_far_lv_centres`), RV insertions that turn the RV to the wrong
         side of the LV dropped (:func:`inline_ai.consistency.drop_wrong_side_rv`) and, where the chain's last stage
         is a SAX crop mask model, read again on a crop placed by the image's LV centre and the insertions of the
         nearest slice that kept them (moved with the LV centre); a reading still on the wrong side is dropped."""
         order = [self.names.index(name) for name in SAX_LANDMARKS]
-        sax, dropped = drop_wrong_side_rv(points[:, order], neighbours, spacings)
+        sax, _ = drop_far_lv_centres(points[:, order], neighbours, spacings)
+        sax, dropped = drop_wrong_side_rv(sax, neighbours, spacings)
         last = self.refiners[-1] if self.refiners else None
         if dropped.any() and last is not None and last.card.mask_rule == "sax" and last.card.crop:
             donors = nearest_stack_donors(dropped, np.isfinite(sax).all(axis=(1, 2)), neighbours)

@@ -500,11 +500,12 @@ class SeriesAnalyser:
     def fill_stack_gaps(self, results: Sequence[SeriesResult]) -> int:
         """Check and fill, in place, the short-axis landmarks of a stack's slices (same phase, same in-plane grid).
 
-        First, RV insertion points that turn the RV to the wrong side of the LV for the stack are read again or
-        dropped (:meth:`inline_ai.detector.LandmarkDetector.check_stack_sides`, with the slices' own model chain;
-        the phase entry gets ``"rv_insertions_checked": "read_again"`` or ``"dropped"``); then a landmark missing on
-        a slice between two slices that have it is filled (:func:`inline_ai.consistency.fill_stack_gaps`): the
-        phase entry gets the point (``"filled_from": "slices"``, confidence 0). Changed slices get new A-RVI angles
+        First, LV centres far from the stack's others are dropped (the phase entry gets ``"lv_centre_checked":
+        "dropped"``) and RV insertion points that turn the RV to the wrong side of the LV for the stack are read
+        again or dropped (:meth:`inline_ai.detector.LandmarkDetector.check_stack_sides`, with the slices' own model
+        chain; the phase entry gets ``"rv_insertions_checked": "read_again"`` or ``"dropped"``); then a landmark
+        missing on a slice between two slices that have it is filled (:func:`inline_ai.consistency.fill_stack_gaps`):
+        the phase entry gets the point (``"filled_from": "slices"``, confidence 0). Changed slices get new A-RVI angles
         and AI images. Returns how many landmarks were filled."""
         done = [r for r in results if r.error is None and r.summary.get("view") == "sax" and r.images
                 and len(r.summary.get("phases", [])) == len(r.images)]
@@ -518,17 +519,23 @@ class SeriesAnalyser:
         before = np.concatenate([entry_points(r.summary["phases"], names) for r in done])
         spacings = np.array([spacing_from_image(result.images[n]) for result, n in owners])
         checked_points, checked = before, np.zeros(len(before), dtype=bool)
+        lv_dropped = np.zeros(len(before), dtype=bool)
         rv = [names.index(name) for name in SAX_LANDMARKS[:2] if name in names]
         if set(SAX_LANDMARKS) <= set(names) and len({id(r.model) for r in done}) == 1 and done[0].model is not None:
             pixels = [np.asarray(result.images[n].data[0, 0]) for result, n in owners]
             checked_points = LandmarkDetector(done[0].model).check_stack_sides(pixels, spacings, before, neighbours)
             checked = ~np.isclose(checked_points[:, rv], before[:, rv], rtol=0.0, atol=0.0,
                                   equal_nan=True).all(axis=(1, 2))
+            lv = names.index(SAX_LANDMARKS[2])
+            lv_dropped = np.isfinite(before[:, lv]).all(axis=1) & ~np.isfinite(checked_points[:, lv]).all(axis=1)
         points, filled = fill_stack_gaps(checked_points, neighbours)
         changed: dict[int, tuple[SeriesResult, list[int]]] = {}
-        for flat in np.flatnonzero(checked | filled.any(axis=1)):
+        for flat in np.flatnonzero(checked | lv_dropped | filled.any(axis=1)):
             result, n = owners[flat]
             entry = result.summary["phases"][n]
+            if lv_dropped[flat]:
+                entry["lv_centre_checked"] = "dropped"
+                entry["landmarks"][names[lv]] = None
             if checked[flat]:
                 read = bool(np.isfinite(checked_points[flat, rv]).all())
                 entry["rv_insertions_checked"] = "read_again" if read else "dropped"

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from inline_ai.consistency import (
+    drop_far_lv_centres,
     drop_wrong_side_rv,
     fill_missing,
     fill_stack_gaps,
@@ -161,6 +162,42 @@ def test_wrong_side_check_needs_three_slices_and_keeps_stacks_apart():
     assert drop_wrong_side_rv(points, table)[1].tolist() == [False, False, True, False, False, False]
     with pytest.raises(ValueError, match="SAX landmark order"):
         drop_wrong_side_rv(points[:, :2], table)
+
+
+def lv_track(centres_px) -> np.ndarray:
+    """``[N, 3, 2]`` SAX points: insertions 20 px above and beside each LV centre (row, col in pixels)."""
+    centres = np.asarray(centres_px, dtype=np.float64)
+    return np.stack([centres + (-20.0, -10.0), centres + (-20.0, 10.0), centres], axis=1)
+
+
+def test_an_lv_centre_far_from_its_stack_is_dropped_then_filled_from_its_neighbours():
+    points = lv_track([(100, 100), (101, 102), (130, 140), (102, 104), (103, 105)])  # slice 2: 50 px = 75 mm off
+    table = neighbour_indices([0] * 5, range(5))
+    checked, dropped = drop_far_lv_centres(points, table, (1.5, 1.5))
+    assert dropped.tolist() == [False, False, True, False, False]
+    assert np.isnan(checked[2, 2]).all() and np.isfinite(checked[2, :2]).all()  # the insertions stay
+    np.testing.assert_array_equal(checked[[0, 1, 3, 4]], points[[0, 1, 3, 4]])
+    filled, _ = fill_stack_gaps(checked, table)
+    np.testing.assert_allclose(filled[2, 2], (points[1, 2] + points[3, 2]) / 2)
+
+
+def test_lv_centre_check_measures_in_mm_and_keeps_the_labels_spread():
+    points = lv_track([(100, 100), (101, 101), (102, 102), (100, 130)])  # slice 3: 30 px from the others' median
+    table = neighbour_indices([0] * 4, range(4))
+    assert not drop_far_lv_centres(points, table, (1.0, 1.0))[1].any()  # 30 mm: within the labels' 29.6 mm
+    assert drop_far_lv_centres(points, table, (2.0, 2.0))[1].tolist() == [False, False, False, True]  # 60 mm
+    assert drop_far_lv_centres(points, table, np.tile((2.0, 2.0), (4, 1)))[1][3]
+
+
+def test_lv_centre_check_needs_three_centres_and_keeps_stacks_apart():
+    two = lv_track([(100, 100), (100, 200)])
+    assert not drop_far_lv_centres(two, neighbour_indices([0, 0], [0, 1]))[1].any()
+    points = lv_track([(100, 100), (101, 100), (160, 100), (160, 101), (161, 100), (160, 102)])
+    points[3, 2] = np.nan  # an absent centre is neither judged nor counted
+    table = neighbour_indices([0, 0, 0, 1, 1, 1], [0, 1, 2, 0, 1, 2])
+    assert drop_far_lv_centres(points, table)[1].tolist() == [False, False, True, False, False, False]
+    with pytest.raises(ValueError, match="neighbours must be"):
+        drop_far_lv_centres(points, table[:5])
 
 
 def test_nearest_donor_is_counted_in_steps_along_the_stack_not_in_image_order():

@@ -347,6 +347,28 @@ def test_the_stack_check_s_readings_and_drops_reach_the_summaries(tmp_path_facto
     assert "rv_insertions_checked" not in results[1].summary["phases"][0]
 
 
+def test_an_lv_centre_far_from_the_stack_is_dropped_then_filled_and_the_entry_says_so(tmp_path_factory):
+    model = make_test_model(tmp_path_factory.mktemp("lvfar"), name="sax_cine", view_family="sax")
+    analyser = SeriesAnalyser(AnalysisSettings(model=str(model), sax_sectors="6"))
+    results = [analyser.analyse(series.images) for series in sax_stack(7)]
+    before = json.loads(json.dumps([r.summary for r in results]))
+    for k in (3, 0):  # a middle slice (filled from its neighbours) and an end slice (stays absent)
+        for entry in results[k].summary["phases"]:
+            entry["landmarks"]["lv_centre"]["row"] += 200.0  # far beyond 45 mm at any spacing of the test stack
+    analyser.fill_stack_gaps(results)
+    for phase in range(2):
+        middle, end = results[3].summary["phases"][phase], results[0].summary["phases"][phase]
+        assert middle["lv_centre_checked"] == end["lv_centre_checked"] == "dropped"
+        around = [before[k]["phases"][phase]["landmarks"]["lv_centre"] for k in (2, 4)]
+        assert middle["landmarks"]["lv_centre"]["filled_from"] == "slices"
+        assert middle["landmarks"]["lv_centre"]["row"] == pytest.approx((around[0]["row"] + around[1]["row"]) / 2,
+                                                                        abs=1e-3)
+        assert end["landmarks"]["lv_centre"] is None and end["arvi_angle_deg"] is None
+    for k in (1, 2, 4, 5, 6):  # slice 6 is beyond the LV: no centre to judge
+        assert "lv_centre_checked" not in results[k].summary["phases"][0]
+        assert results[k].summary["phases"][0]["landmarks"] == before[k]["phases"][0]["landmarks"]
+
+
 def test_context_model_analyses_each_slice_with_its_neighbours_once_the_stack_is_complete(tmp_path_factory,
                                                                                           monkeypatch):
     directory = tmp_path_factory.mktemp("ctx")
