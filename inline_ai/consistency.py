@@ -105,6 +105,17 @@ def rv_directions(points: np.ndarray, spacing: np.ndarray) -> np.ndarray:
     return np.arctan2(vector[:, 0], vector[:, 1])
 
 
+def sax_stack_arrays(points: np.ndarray, neighbours: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``points`` ``[N, 3, 2]`` (SAX landmark order) as float and ``neighbours`` ``[N, 2]`` as an array, checked."""
+    points = np.asarray(points, dtype=np.float64)
+    if points.ndim != 3 or points.shape[1:] != (3, 2):
+        raise ValueError(f"points must be [N, 3, 2] in SAX landmark order, got shape {points.shape}")
+    neighbours = np.asarray(neighbours)
+    if neighbours.shape != (points.shape[0], 2):
+        raise ValueError(f"neighbours must be [{points.shape[0]}, 2], got {neighbours.shape}")
+    return points, neighbours
+
+
 def drop_wrong_side_rv(points: np.ndarray, neighbours: np.ndarray, spacing: np.ndarray | None = None,
                        max_deg: float = WRONG_SIDE_DEG) -> tuple[np.ndarray, np.ndarray]:
     """Drop RV insertion points that put the RV on the wrong side of the LV for their stack.
@@ -117,12 +128,7 @@ def drop_wrong_side_rv(points: np.ndarray, neighbours: np.ndarray, spacing: np.n
     fill may then take its neighbours' mean. ``points`` ``[N, 3, 2]`` in SAX landmark order (anterior RVI,
     inferior RVI, LV centre), ``spacing`` ``(row_mm, col_mm)`` or ``[N, 2]`` (default isotropic). Returns ``(points,
     dropped [N])``."""
-    points = np.asarray(points, dtype=np.float64)
-    if points.ndim != 3 or points.shape[1:] != (3, 2):
-        raise ValueError(f"points must be [N, 3, 2] in SAX landmark order, got shape {points.shape}")
-    neighbours = np.asarray(neighbours)
-    if neighbours.shape != (points.shape[0], 2):
-        raise ValueError(f"neighbours must be [{points.shape[0]}, 2], got {neighbours.shape}")
+    points, neighbours = sax_stack_arrays(points, neighbours)
     directions = rv_directions(points, np.ones(2) if spacing is None else spacing)
     dropped = np.zeros(points.shape[0], dtype=bool)
     for group in stack_groups(neighbours):
@@ -153,12 +159,7 @@ def drop_far_lv_centres(points: np.ndarray, neighbours: np.ndarray, spacing: np.
     else: it becomes absent, and the stack gap fill may then take its neighbours' mean. ``points`` ``[N, 3, 2]``
     in SAX landmark order (anterior RVI, inferior RVI, LV centre), ``spacing`` ``(row_mm, col_mm)`` or ``[N, 2]``
     (default isotropic). Returns ``(points, dropped [N])``."""
-    points = np.asarray(points, dtype=np.float64)
-    if points.ndim != 3 or points.shape[1:] != (3, 2):
-        raise ValueError(f"points must be [N, 3, 2] in SAX landmark order, got shape {points.shape}")
-    neighbours = np.asarray(neighbours)
-    if neighbours.shape != (points.shape[0], 2):
-        raise ValueError(f"neighbours must be [{points.shape[0]}, 2], got {neighbours.shape}")
+    points, neighbours = sax_stack_arrays(points, neighbours)
     centres = points[:, 2] * np.broadcast_to(np.ones(2) if spacing is None else spacing, (points.shape[0], 2))
     dropped = np.zeros(points.shape[0], dtype=bool)
     for group in stack_groups(neighbours):
