@@ -346,6 +346,34 @@ def _train_tiny(tmp_path: Path, config: dict) -> Path:
     return models
 
 
+def test_export_checkpoint_last_exports_the_final_weights_and_says_so(tmp_path):
+    import onnxruntime as ort
+
+    from inline_ai.training.cli import main
+    from inline_ai.training.export import model_from_checkpoint
+
+    _write_spot_dataset(tmp_path / "data")
+    config = {
+        "name": "tiny_last", "view_family": "sax", "input_size": [32, 32], "pixel_size_mm": 4.0, "work_margin": 4,
+        "depth": 2, "base_channels": 4, "batch_size": 4, "epochs": 2, "steps_per_epoch": 2, "val_pattern": "p03$",
+        "sources": [{"path": str(tmp_path / "data"), "kind": "real"}],
+        "trained_on": "synthetic: spots (test)", "validated_on": "synthetic: spot patient p03",
+    }
+    config_path = tmp_path / "tiny.yaml"
+    config_path.write_text(json.dumps(config))
+    run, models = tmp_path / "run", tmp_path / "models"
+    assert main([str(config_path), "--run-dir", str(run), "--export-dir", str(models), "--quiet", "--device", "cpu",
+                 "--export-checkpoint", "last"]) == 0
+    card = json.loads((models / "tiny_last.json").read_text())
+    assert card["exported_checkpoint"] == "last" and card["metrics"]["training_validation"]["epoch"] == 2
+    image = np.random.default_rng(3).normal(size=(1, 1, 32, 32)).astype(np.float32)
+    session = ort.InferenceSession(str(models / "tiny_last.onnx"))
+    exported = session.run(None, {session.get_inputs()[0].name: image})[0]
+    with torch.no_grad():
+        last = model_from_checkpoint(run / "checkpoint_last.pt")[0].eval()(torch.from_numpy(image)).numpy()
+    np.testing.assert_allclose(exported, last, atol=1e-4)
+
+
 def test_tiny_context_training_exports_a_three_channel_model_the_detector_feeds(tmp_path):
     from inline_ai.detector import LandmarkDetector
     from inline_ai.runtime import clear_model_cache, load_model

@@ -28,6 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--run-dir", type=Path, help="checkpoints and logs (default runs/NAME)")
     parser.add_argument("--export-dir", type=Path, help="where NAME.onnx/.pt/.json go (default: models/)")
     parser.add_argument("--no-export", action="store_true", help="train only")
+    parser.add_argument("--export-checkpoint", choices=("best", "last"), default="best",
+                        help="export the best validation epoch (default) or the final weights (when the validation "
+                             "images are also the evaluation's, choosing on them would flatter the model)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
     parser.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoint_last.pt")
     parser.add_argument("--max-minutes", type=float, help="stop after the epoch that passes this wall time")
@@ -64,8 +67,12 @@ def main(argv: list[str] | None = None) -> int:
                       progress=not args.quiet)
     metrics = trainer.train(resume=args.resume)
     if trainer.dist.is_main and not args.no_export:
-        best = Path(run_dir) / "checkpoint_best.pt"
-        card = export_model(best, args.export_dir or models_dir(), metrics={"training_validation": metrics})
+        checkpoint = Path(run_dir) / f"checkpoint_{args.export_checkpoint}.pt"
+        if args.export_checkpoint == "last":  # the final epoch's validation, not the best one's
+            history = torch.load(checkpoint, map_location="cpu", weights_only=False).get("history") or [{}]
+            metrics = history[-1]
+        card = export_model(checkpoint, args.export_dir or models_dir(), metrics={"training_validation": metrics},
+                            extra_card={"exported_checkpoint": args.export_checkpoint})
         logging.info("exported %s", card)
     return 0
 
