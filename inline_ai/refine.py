@@ -149,6 +149,16 @@ def borrow_crop_axes(candidates: np.ndarray, names: Sequence[str], crop_kind: st
     return out
 
 
+def mirror_averaged(refiner: LandmarkModel, batch: np.ndarray) -> np.ndarray:
+    """Probabilities ``[N, C, h, w]`` averaged over each crop and its mirror image across the crop's axis.
+
+    An axis crop puts the LV axis on its centre column, and a model trained with mirrored crops (labels following
+    anatomy) reads either; the mirrored crop's maps are mirrored back before the mean. One inference call."""
+    both = refiner.predict(np.concatenate([batch, batch[..., ::-1]]))
+    count = len(batch)
+    return 0.5 * (both[:count] + both[count:][..., ::-1])
+
+
 def refine_points(refiner: LandmarkModel, images: Sequence[np.ndarray], spacings: np.ndarray,
                   points: np.ndarray, names: Sequence[str], max_shift_mm: float = MAX_SHIFT_MM,
                   candidates: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -173,7 +183,7 @@ def refine_points(refiner: LandmarkModel, images: Sequence[np.ndarray], spacings
         return out, refined
     crops = [axis_crop(place[n, axis_order], spacings[n], card.pixel_size_mm, card.input_size) for n in complete]
     batch = np.stack([crop.sample(normalise(images[n])) for crop, n in zip(crops, complete, strict=True)])[:, None]
-    probabilities = refiner.predict(batch)
+    probabilities = mirror_averaged(refiner, batch) if card.mirror_average else refiner.predict(batch)
     if card.mask_rule == "lax":  # the apex rule moves the apex; presence and the valve points stay
         for p, crop, n in zip(probabilities, crops, complete, strict=True):
             out[n] = apex_rule_points(p, crop, out[n], names, spacings[n], card.combine, max_shift_mm)

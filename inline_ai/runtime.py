@@ -73,6 +73,7 @@ class ModelCard:
     combine: str = "replace"  # a refinement's points replace the incoming ones, or "average" with them
     heatmap_sigma_mm: float | None = None  # the training targets' Gaussian sigma (sizes the point-reading window)
     display: str = "any"  # "standard": trained on the standard SAX display only; mirrored images are flipped for it
+    mirror_average: bool = False  # an axis-crop heat-map refinement also reads the crop mirrored across its axis
     path: Path | None = None  # the card file, when read from disk
 
     @property
@@ -190,6 +191,11 @@ class ModelCard:
             problems.append(f"display must be one of {DISPLAYS}, got {display!r}")
         elif display == "standard" and (data["view_family"] != "sax" or crop or mask_rule):
             problems.append("display 'standard' is for a whole-image short-axis heat-map model (the chain's first)")
+        mirror_average = data.get("mirror_average", False)
+        if not isinstance(mirror_average, bool):
+            problems.append(f"mirror_average must be true or false, got {mirror_average!r}")
+        elif mirror_average and (not crop or mask_rule):
+            problems.append("mirror_average is for a heat-map refinement model on an axis crop (no mask_rule)")
         if problems:
             raise ModelError(f"{where}: invalid card: " + "; ".join(problems))
         return cls(
@@ -203,7 +209,8 @@ class ModelCard:
             training_command=str(data["training_command"]), metrics=dict(data["metrics"] or {}),
             created=str(data["created"]), thresholds=thresholds, context_slices=int(context),
             crop=str(crop), refine_with=str(refine_with), mask_rule=str(mask_rule), combine=str(combine),
-            heatmap_sigma_mm=None if sigma is None else float(sigma), display=str(display), path=path,
+            heatmap_sigma_mm=None if sigma is None else float(sigma), display=str(display),
+            mirror_average=mirror_average, path=path,
         )
 
     @classmethod

@@ -10,7 +10,7 @@ from model_factory import make_spot_series, make_test_model, render_spots
 
 from inline_ai.detector import LandmarkDetector
 from inline_ai.measures import distance_mm
-from inline_ai.refine import refine_points
+from inline_ai.refine import mirror_averaged, refine_points
 from inline_ai.runtime import ModelError, load_model
 
 SHAPE = (208, 256)
@@ -155,3 +155,57 @@ def test_a_refine_with_chain_that_loops_is_refused(spot_models):
     make_test_model(spot_models, name="odd_combine", combine="median")
     with pytest.raises(ModelError, match="combine must be one of"):
         load_model(spot_models / "odd_combine.json")
+
+
+class _RightBiasedModel:
+    """Stands in for a refiner whose maps sit two columns right of the truth; counts its inference calls."""
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        self.calls.append(len(batch))
+        return np.roll(batch, 2, axis=-1)
+
+
+def test_mirror_averaging_cancels_a_sideways_bias_in_one_call():
+    batch = np.zeros((3, 1, 9, 11), dtype=np.float32)
+    for n, col in enumerate((3, 5, 7)):
+        batch[n, 0, 4, col] = 1.0
+    model = _RightBiasedModel()
+    plain = model.predict(batch)
+    averaged = mirror_averaged(model, batch)
+    assert model.calls == [3, 6]  # the crops and their mirror images in one batch
+    cols = np.arange(11)
+    for n, col in enumerate((3, 5, 7)):
+        assert (plain[n, 0].sum(0) * cols).sum() == pytest.approx(col + 2)
+        assert (averaged[n, 0].sum(0) * cols).sum() == pytest.approx(col)  # +2 and -2 halves
+        assert averaged[n].sum() == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("mirror", [False, True])
+def test_the_card_decides_whether_the_second_look_reads_mirror_images(tmp_path, monkeypatch, mirror):
+    folder = tmp_path / "models"
+    make_test_model(folder, name="spots_refine", input_size=(144, 112), pixel_size_mm=1.0, threshold=0.05,
+                    crop="lv_axis", mirror_average=mirror)
+    refiner = load_model(folder / "spots_refine.json")
+    assert refiner.card.mirror_average is mirror
+    seen: list[np.ndarray] = []
+    real_predict = refiner.predict
+    monkeypatch.setattr(refiner, "predict", lambda batch: seen.append(batch) or real_predict(batch))
+    series = make_spot_series(view_family="lax", phases=3)
+    images = [render_spots(SHAPE, p, series.pixel_spacing) for p in series.points]
+    refine_points(refiner, images, np.asarray(series.pixel_spacing), series.points + 1.0, series.landmark_names)
+    assert [len(b) for b in seen] == [6 if mirror else 3]
+    if mirror:  # the second half is the first half mirrored across the crop's axis (its centre column)
+        np.testing.assert_array_equal(seen[0][3:], seen[0][:3, ..., ::-1])
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"crop": "lv_axis", "mirror_average": "yes"}, "mirror_average must be true or false"),
+    ({"mirror_average": True}, "mirror_average is for a heat-map refinement model"),
+])
+def test_a_bad_mirror_average_in_a_card_is_refused(tmp_path, overrides, message):
+    make_test_model(tmp_path, name="odd", **overrides)
+    with pytest.raises(ModelError, match=message):
+        load_model(tmp_path / "odd.json")
