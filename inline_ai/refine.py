@@ -152,8 +152,9 @@ def borrow_crop_axes(candidates: np.ndarray, names: Sequence[str], crop_kind: st
 def mirror_averaged(refiner: LandmarkModel, batch: np.ndarray) -> np.ndarray:
     """Probabilities ``[N, C, h, w]`` averaged over each crop and its mirror image across the crop's axis.
 
-    An axis crop puts the LV axis on its centre column, and a model trained with mirrored crops (labels following
-    anatomy) reads either; the mirrored crop's maps are mirrored back before the mean. One inference call."""
+    An axis crop puts its axis (e.g. valve midpoint -> apex) on its centre column, and a model trained with mirrored
+    crops (labels following anatomy) reads either; the mirrored crop's maps are mirrored back before the mean.
+    One inference call."""
     both = refiner.predict(np.concatenate([batch, batch[..., ::-1]]))
     count = len(batch)
     return 0.5 * (both[:count] + both[count:][..., ::-1])
