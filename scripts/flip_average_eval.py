@@ -4,7 +4,8 @@
 arguments after the mode) averages the heat maps of each image and its mirror image (``lr``), or
 of the image and its three flips (``lrud``); ``none`` is plain evaluation. A mode ending in
 ``-refiner`` (``lr-refiner``) averages only the refinement model's maps (the second look on the
-axis crop; ``inline_ai.refine``), not the first model's.
+axis crop; ``inline_ai.refine``), not the first model's; the runtime does ``lr-refiner`` itself for a
+refinement card with ``mirror_average: true`` (session 22).
 """
 
 from __future__ import annotations
