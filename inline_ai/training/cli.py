@@ -67,10 +67,10 @@ def main(argv: list[str] | None = None) -> int:
                       progress=not args.quiet)
     metrics = trainer.train(resume=args.resume)
     if trainer.dist.is_main and not args.no_export:
-        checkpoint = Path(run_dir) / f"checkpoint_{args.export_checkpoint}.pt"
+        checkpoint = torch.load(Path(run_dir) / f"checkpoint_{args.export_checkpoint}.pt", map_location="cpu",
+                                weights_only=False)
         if args.export_checkpoint == "last":  # the final epoch's validation, not the best one's
-            history = torch.load(checkpoint, map_location="cpu", weights_only=False).get("history") or [{}]
-            metrics = history[-1]
+            metrics = (checkpoint.get("history") or [{}])[-1]
         card = export_model(checkpoint, args.export_dir or models_dir(), metrics={"training_validation": metrics},
                             extra_card={"exported_checkpoint": args.export_checkpoint})
         logging.info("exported %s", card)

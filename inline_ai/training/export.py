@@ -34,7 +34,8 @@ def model_from_checkpoint(checkpoint: str | Path | dict[str, Any]) -> tuple[UNet
     else:
         state = torch.load(checkpoint, map_location="cpu", weights_only=False)
     if "metadata" not in state or "model" not in state:
-        raise ValueError(f"{checkpoint}: not a training checkpoint (needs 'model' and 'metadata')")
+        where = "the checkpoint given" if isinstance(checkpoint, dict) else checkpoint
+        raise ValueError(f"{where}: not a training checkpoint (needs 'model' and 'metadata')")
     meta = state["metadata"]
     model = UNet(len(meta["channels"]), meta["depth"], meta["base_channels"], in_channels=input_channels(meta))
     model.load_state_dict(state["model"])
