@@ -238,6 +238,33 @@ def test_prepared_set_round_trip(tmp_path):
     assert list(loaded.patient_ids) == ["spot_p00"] * 3
 
 
+def test_training_holds_images_as_uint8_and_feeds_the_network_the_same_intensities(tmp_path):
+    from inline_ai.training.config import load_config
+    from inline_ai.training.trainer import Trainer, intensities
+
+    _write_spot_dataset(tmp_path / "data", patients=1)
+    from inline_ai.dataset import load_case
+
+    case = load_case(tmp_path / "data" / "spot_p00_c.npz")
+    prepared = prepare_cases([case], case.landmark_names, 4.0, (40, 40))
+    stored = prepared.stored()
+    assert stored.images.dtype == np.uint8 and stored.images.nbytes * 4 == prepared.images.nbytes
+    assert stored.stored() is stored
+    as_float = intensities(torch.from_numpy(stored.images)).numpy()
+    assert np.abs(as_float - prepared.images).max() <= 0.5 / 127.5 + 1e-6
+    loaded = PreparedSet.load(prepared.save(tmp_path / "set.npz"), stored=True)
+    np.testing.assert_array_equal(loaded.images, stored.images)  # a cached set and a fresh one train alike
+    with pytest.raises(ValueError, match="uint8 storage"):
+        PreparedSet.concatenate([prepared, stored])
+    # a training run keeps the uint8 form in memory and validates on float intensities
+    _, config_path = _tiny_spot_config(tmp_path, "tiny_sax", epochs=1)
+    trainer = Trainer(load_config(config_path), tmp_path / "run", device="cpu", progress=False)
+    trainer._build_data()
+    assert trainer.train_images.dtype == torch.uint8
+    images, _, _ = trainer._val_tensors()
+    assert images.dtype == torch.float32 and 0.5 < float(images.max()) <= 2.0
+
+
 def test_config_rejects_unknown_keys():
     with pytest.raises(ValueError, match="unknown training config keys"):
         config_from_dict({"name": "x", "view_family": "sax", "sources": [], "learning_rate": 1})

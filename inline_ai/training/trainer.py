@@ -31,6 +31,7 @@ from inline_ai.mask_landmarks import (
 from inline_ai.training.augment import AugmentSettings, augment_batch, augment_with_masks
 from inline_ai.training.config import TrainingConfig
 from inline_ai.training.data import (
+    PREPARED_SCALE,
     PreparedSet,
     mirrored_images,
     prepare_directory,
@@ -110,8 +111,8 @@ def pick_device(requested: str) -> str:
     return requested
 
 
-def _load_prepared(path: Path, config: TrainingConfig) -> PreparedSet:
-    prepared = PreparedSet.load(path)
+def _load_prepared(path: Path, config: TrainingConfig, stored: bool = False) -> PreparedSet:
+    prepared = PreparedSet.load(path, stored=stored)
     if prepared.pixel_size_mm != config.pixel_size_mm or prepared.images.shape[1:] != config.work_size:
         raise ValueError(f"{path}: prepared at {prepared.pixel_size_mm} mm {prepared.images.shape[1:]}, config "
                          f"needs {config.pixel_size_mm} mm {config.work_size}; delete it to prepare again")
@@ -126,13 +127,14 @@ def _load_prepared(path: Path, config: TrainingConfig) -> PreparedSet:
     return prepared
 
 
-def load_sources(config: TrainingConfig, workers: int | None = None) -> list[PreparedSet]:
-    """Prepare every data source (generating phantom cases first where the source says so)."""
+def load_sources(config: TrainingConfig, workers: int | None = None, stored: bool = False) -> list[PreparedSet]:
+    """Prepare every data source (generating phantom cases first where the source says so); with ``stored``
+    the sets hold their images in uint8 storage units (:meth:`PreparedSet.stored`), as training does."""
     sets = []
     for source in config.sources:
         cache = source.path if source.path.suffix == ".npz" else source.prepared
         if cache is not None and cache.is_file():
-            prepared = _load_prepared(cache, config)
+            prepared = _load_prepared(cache, config, stored)
             prepared.kind = source.kind
         elif source.path.suffix == ".npz":
             raise FileNotFoundError(f"prepared set not found: {source.path}")
@@ -150,6 +152,8 @@ def load_sources(config: TrainingConfig, workers: int | None = None) -> list[Pre
                                              with_masks=bool(config.mask_rule), crop_incomplete=config.crop_incomplete)
             if cache is not None:
                 prepared.save(cache)
+            if stored:
+                prepared = prepared.stored()
         if source.standard_handedness:
             prepared = with_standard_handedness(prepared, mirrored_images(source.path, prepared.case_ids))
         if source.views is not None:
@@ -183,7 +187,7 @@ class Trainer:
     # ----- data -----
     def _build_data(self) -> None:
         config = self.config
-        sets = load_sources(config, self.workers)
+        sets = load_sources(config, self.workers, stored=True)  # uint8 in memory; batches become float
         candidates = [s.patient_ids for s, src in zip(sets, config.sources, strict=True) if src.use_for_validation]
         split = split_patients(
             np.concatenate(candidates) if candidates else [], config.val_patients, config.val_pattern,
@@ -224,7 +228,7 @@ class Trainer:
     def _val_tensors(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Validation inputs, points and targets (centred crops, no augmentation)."""
         assert self.val_set is not None
-        images = with_blank(torch.from_numpy(self.val_set.images).to(self.device))
+        images = intensities(with_blank(torch.from_numpy(self.val_set.images).to(self.device)))
         neighbours = blank_indices(self.val_set.neighbours(), len(self.val_set)).to(self.device)
         indices = torch.arange(len(self.val_set), device=self.device)
         images = context_batch(images, neighbours, indices, self.config.context_slices)
@@ -320,8 +324,8 @@ class Trainer:
                        disable=not self.progress)
             for _ in bar:
                 indices = torch.from_numpy(self.sampler.batch(config.batch_size)).to(self.device)
-                inputs = context_batch(self.train_images, self.train_neighbours, indices, config.context_slices,
-                                       config.context_dropout, self.generator)
+                inputs = intensities(context_batch(self.train_images, self.train_neighbours, indices,
+                                                   config.context_slices, config.context_dropout, self.generator))
                 masks = None if self.train_masks is None else self.train_masks[indices]
                 images, points, targets = self._inputs_and_targets(inputs, self.train_points[indices], masks,
                                                                    config.augment)
@@ -374,6 +378,12 @@ class Trainer:
         if not best_metrics and best_path.is_file():
             best_metrics = torch.load(best_path, map_location="cpu", weights_only=False).get("metrics", {})
         return best_metrics
+
+
+def intensities(images: torch.Tensor) -> torch.Tensor:
+    """Images in uint8 storage units (:data:`PREPARED_SCALE` per unit intensity) as float32 intensities; float
+    images pass unchanged."""
+    return images.float() / PREPARED_SCALE if images.dtype == torch.uint8 else images
 
 
 def with_blank(images: torch.Tensor) -> torch.Tensor:
