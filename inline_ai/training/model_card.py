@@ -61,6 +61,19 @@ def card_section(card: dict[str, Any]) -> str:
     elif card.get("mask_rule"):
         lines.append("- **Refinement model** (whole image): it reads every image after a heat-map model whose card "
                      "names it in `refine_with`, whose best guesses tell the anterior RV insertion from the inferior")
+    quantized = card.get("quantized")
+    if isinstance(quantized, dict):
+        calibration = quantized.get("calibration", {})
+        lines.append(f"- **int8** (`inline_ai.training.quantize`): the runtime runs `{card['file']}`, quantised from "
+                     f"the float `{quantized.get('float_file')}` (kept as the reference) on "
+                     f"{calibration.get('images')} images of the `{calibration.get('split')}` split; largest "
+                     "probability difference there "
+                     f"{quantized.get('max_abs_probability_diff')}"
+                     + (f"; measured on the float model: {', '.join(quantized['metrics_of_the_float_model'])}"
+                        if quantized.get("metrics_of_the_float_model") else ""))
+    if card.get("mirror_average"):
+        lines.append("- Mirror averaging: each crop and its mirror image across the crop's axis are read and the maps "
+                     "averaged (`inline_ai.refine.mirror_averaged`)")
     if card.get("combine") == "average":
         lines.append("- Combine `average`: where a point arrives from the stage before, the result is the mean of that "
                      "point and this model's reading")
