@@ -68,7 +68,7 @@ def test_quantisation_refuses_a_split_without_cases_and_a_changed_float_file(tmp
     _cases(data)
     split = tmp_path / "split.json"
     split.write_text(json.dumps({"train": ["someone_else"]}))
-    with pytest.raises(ValueError, match="no calibration cases"):
+    with pytest.raises(ValueError, match="no case of split 'train'"):
         main([str(models / "test_sax.json"), "--cases", str(data), "--split-file", str(split)])
     assert main([str(models / "test_sax.json"), "--cases", str(data)]) == 0
     with float_path.open("ab") as handle:

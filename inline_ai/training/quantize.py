@@ -21,21 +21,19 @@ from pathlib import Path
 import numpy as np
 
 from inline_ai.dataset import list_cases, load_case
+from inline_ai.evaluate import select_cases
 from inline_ai.normalise import normalised_grid
 from inline_ai.runtime import LandmarkModel, ModelCard, file_sha256, resolve_model
 
 QUANTIZED_SUFFIX = ".int8.onnx"
 
 
-def calibration_batch(card: ModelCard, case_paths: Sequence[Path], patients: set[str] | None, cases: int,
-                      images_per_case: int, seed: int) -> np.ndarray:
-    """Model inputs ``[M, 1, H, W]`` from ``cases`` randomly chosen cases of ``patients`` (all when None)."""
-    chosen = [path for path in case_paths if patients is None or load_case(path).patient_id in patients]
-    if not chosen:
-        raise ValueError("no calibration cases: none of the cases belongs to the requested split")
+def calibration_batch(card: ModelCard, case_paths: Sequence[Path], cases: int, images_per_case: int,
+                      seed: int) -> np.ndarray:
+    """Model inputs ``[M, 1, H, W]`` from ``cases`` randomly chosen of ``case_paths``, prepared as the runtime does."""
     rng = np.random.default_rng(seed)
     batch = []
-    for path in rng.choice(np.asarray(chosen, dtype=object), min(cases, len(chosen)), replace=False):
+    for path in rng.choice(np.asarray(case_paths, dtype=object), min(cases, len(case_paths)), replace=False):
         case = load_case(path)
         for index in rng.choice(len(case.image), min(images_per_case, len(case.image)), replace=False):
             pixels, _ = normalised_grid(case.image[index], tuple(case.pixel_spacing), card.pixel_size_mm,
@@ -112,8 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     card_path = resolve_model(args.model)
     card = ModelCard.from_json(card_path)
-    patients = set(json.loads(args.split_file.read_text())[args.split]) if args.split_file else None
-    batch = calibration_batch(card, list_cases(args.cases), patients, args.max_cases, args.images_per_case, args.seed)
+    paths = select_cases(list_cases(args.cases), args.split_file, args.split if args.split_file else None)
+    batch = calibration_batch(card, paths, args.max_cases, args.images_per_case, args.seed)
     calibration = {"cases": str(args.cases), "split_file": str(args.split_file) if args.split_file else None,
                    "split": args.split if args.split_file else None, "images": int(len(batch)), "seed": args.seed}
     block = quantize_card(card_path, batch, calibration)
