@@ -34,6 +34,8 @@ def check_card(card_path: Path, *, load: bool = False) -> ModelStatus:
         card = ModelCard.from_json(card_path)
         model_path = card.verified_model_path()
         detail = f"{card.format} {model_path.name} sha256 {card.sha256[:16]}... ok"
+        if card.float_file:  # a quantised card: its float model (run on a GPU) must be there too
+            detail += f", float {card.verified_model_path(float_model=True).name} ok"
         refiners = [ModelCard.from_json(path) for path in refinement_chain(card)]
         for refiner in refiners:
             refiner.verified_model_path()

@@ -74,6 +74,8 @@ class ModelCard:
     heatmap_sigma_mm: float | None = None  # the training targets' Gaussian sigma (sizes the point-reading window)
     display: str = "any"  # "standard": trained on the standard SAX display only; mirrored images are flipped for it
     mirror_average: bool = False  # an axis-crop heat-map refinement also reads the crop mirrored across its axis
+    float_file: str = ""  # a quantised card's float model (card block ``quantized``), run on a GPU instead
+    float_sha256: str = ""
     path: Path | None = None  # the card file, when read from disk
 
     @property
@@ -104,14 +106,17 @@ class ModelCard:
         """The refinement model's card (``refine_with``), resolved relative to this card's folder."""
         return self._beside(self.refine_with) if self.refine_with else None
 
-    def verified_model_path(self) -> Path:
-        """The model file, after checking it exists and matches the card's sha256 (else ``ModelError``)."""
-        path = self.model_path
+    def verified_model_path(self, float_model: bool = False) -> Path:
+        """The model file, after checking it exists and matches the card's sha256 (else ``ModelError``); with
+        ``float_model``, a quantised card's float file (its ``quantized`` block) instead, where it names one."""
+        name, expected = (self.float_file, self.float_sha256) if float_model and self.float_file else (
+            self.file, self.sha256)
+        path = self._beside(name)
         if not path.is_file():
             raise ModelError(f"model file not found: {path.name} named by the card is missing ({path})")
         actual = file_sha256(path)
-        if actual != self.sha256:
-            raise ModelError(f"{path}: sha256 {actual} does not match the card's {self.sha256}; "
+        if actual != expected:
+            raise ModelError(f"{path}: sha256 {actual} does not match the card's {expected}; "
                              "the model file was changed or the card is stale")
         return path
 
@@ -196,6 +201,12 @@ class ModelCard:
             problems.append(f"mirror_average must be true or false, got {mirror_average!r}")
         elif mirror_average and (not crop or mask_rule):
             problems.append("mirror_average is for a heat-map refinement model on an axis crop (no mask_rule)")
+        quantized = data.get("quantized") or {}
+        if not isinstance(quantized, dict) or (quantized and not (
+                isinstance(quantized.get("float_file"), str) and quantized["float_file"]
+                and isinstance(quantized.get("float_sha256"), str) and len(quantized["float_sha256"]) == 64)):
+            problems.append("quantized must name its float_file and that file's float_sha256 (64 hex digits)")
+            quantized = {}
         if problems:
             raise ModelError(f"{where}: invalid card: " + "; ".join(problems))
         return cls(
@@ -210,7 +221,8 @@ class ModelCard:
             created=str(data["created"]), thresholds=thresholds, context_slices=int(context),
             crop=str(crop), refine_with=str(refine_with), mask_rule=str(mask_rule), combine=str(combine),
             heatmap_sigma_mm=None if sigma is None else float(sigma), display=str(display),
-            mirror_average=mirror_average, path=path,
+            mirror_average=mirror_average, float_file=str(quantized.get("float_file", "")),
+            float_sha256=str(quantized.get("float_sha256", "")).lower(), path=path,
         )
 
     @classmethod
@@ -284,7 +296,9 @@ class LandmarkModel:
         self.card = card
         self.device = device
         self.threads = int(threads)
-        path = card.verified_model_path()
+        # int8 is a CPU speed-up (ONNX Runtime's int8 kernels); a GPU runs a quantised card's float model
+        path = card.verified_model_path(float_model=device == "cuda")
+        self.file = path.name
         self._run = self._load_onnx(path) if card.format == "onnx" else self._load_torchscript(path)
 
     @property

@@ -10,10 +10,11 @@ import pytest
 
 pytest.importorskip("onnx", reason="quantisation needs onnx (pip install 'inline-ai[dev]')")
 
+from model_factory import make_test_model  # noqa: E402
+
 from inline_ai.dataset import LandmarkCase, save_case  # noqa: E402
 from inline_ai.runtime import file_sha256, load_model  # noqa: E402
 from inline_ai.training.quantize import main  # noqa: E402
-from tests.model_factory import make_test_model  # noqa: E402
 
 
 def _cases(directory: Path, patients: int = 3) -> None:

@@ -183,3 +183,25 @@ def test_torchscript_model_runs_when_torch_is_installed(model_dir):
     assert probabilities.shape == (1, 4, 64, 48) and model.providers == ["torch:cpu"]
     np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
     assert np.unravel_index(probabilities[0, 1].argmax(), (64, 48)) == (40, 7)
+
+
+def test_a_quantised_card_runs_its_file_on_the_cpu_and_its_float_model_on_a_gpu(model_dir):
+    make_test_model(model_dir, name="float_lax", view_family="lax", input_size=(64, 48))
+    float_sha = hashlib.sha256((model_dir / "float_lax.onnx").read_bytes()).hexdigest()
+    path = edit_card(model_dir, "test_lax", quantized={"float_file": "float_lax.onnx", "float_sha256": float_sha})
+    card = ModelCard.from_json(path)
+    assert (card.float_file, card.float_sha256) == ("float_lax.onnx", float_sha)
+    assert load_model(path).file == "test_lax.onnx"
+    clear_model_cache()
+    assert load_model(path, device="cuda").file == "float_lax.onnx"  # on this CPU machine it falls back to the CPU
+    clear_model_cache()
+    with (model_dir / "float_lax.onnx").open("ab") as handle:
+        handle.write(b"changed")
+    assert load_model(path).file == "test_lax.onnx"  # the CPU never reads the float file
+    clear_model_cache()
+    with pytest.raises(ModelError, match="does not match"):
+        load_model(path, device="cuda")
+    for bad in ({"float_file": "float_lax.onnx"}, {"float_file": "", "float_sha256": float_sha}, "float_lax.onnx"):
+        edit_card(model_dir, "test_lax", quantized=bad)
+        with pytest.raises(ModelError, match="quantized must name its float_file"):
+            ModelCard.from_json(path)
