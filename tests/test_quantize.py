@@ -76,3 +76,19 @@ def test_quantisation_refuses_a_split_without_cases_and_a_changed_float_file(tmp
         handle.write(b"changed")
     with pytest.raises(ValueError, match="does not match the float model"):
         main([str(models / "test_sax.json"), "--cases", str(data)])
+
+
+def test_a_context_model_is_calibrated_on_its_images_with_their_neighbouring_slices(tmp_path):
+    from inline_ai.runtime import ModelCard
+    from inline_ai.training.quantize import calibration_batch
+
+    models, data = tmp_path / "models", tmp_path / "data"
+    make_test_model(models, "test_ctx", view_family="sax", input_size=(64, 64), pixel_size_mm=2.0, context_slices=1)
+    _cases(data, patients=1)
+    card = ModelCard.from_json(models / "test_ctx.json")
+    batch = calibration_batch(card, sorted(data.glob("*.npz")), cases=1, images_per_case=2, seed=0)
+    assert batch.shape == (2, 3, 64, 64)
+    # in a two-image case each image has one neighbour (the other image) and one missing (zeros)
+    assert all(np.abs(b[1:]).sum(axis=(1, 2)).astype(bool).sum() == 1 for b in batch)
+    assert main([str(models / "test_ctx.json"), "--cases", str(data)]) == 0
+    assert load_model(models / "test_ctx.json").predict(batch).shape == (2, 4, 64, 64)

@@ -20,9 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
+from inline_ai.context import case_contexts
 from inline_ai.dataset import list_cases, load_case
+from inline_ai.detector import model_input
 from inline_ai.evaluate import select_cases
-from inline_ai.normalise import normalised_grid
 from inline_ai.runtime import LandmarkModel, ModelCard, file_sha256, resolve_model
 
 QUANTIZED_SUFFIX = ".int8.onnx"
@@ -30,16 +31,18 @@ QUANTIZED_SUFFIX = ".int8.onnx"
 
 def calibration_batch(card: ModelCard, case_paths: Sequence[Path], cases: int, images_per_case: int,
                       seed: int) -> np.ndarray:
-    """Model inputs ``[M, 1, H, W]`` from ``cases`` randomly chosen of ``case_paths``, prepared as the runtime does."""
+    """Model inputs ``[M, I, H, W]`` from ``cases`` randomly chosen of ``case_paths``, made by the runtime's own
+    :func:`inline_ai.detector.model_input` (a context model's neighbouring slices included)."""
     rng = np.random.default_rng(seed)
     batch = []
     for path in rng.choice(np.asarray(case_paths, dtype=object), min(cases, len(case_paths)), replace=False):
         case = load_case(path)
+        contexts = case_contexts(case.image, case.phase, case.slice_index)
         for index in rng.choice(len(case.image), min(images_per_case, len(case.image)), replace=False):
-            pixels, _ = normalised_grid(case.image[index], tuple(case.pixel_spacing), card.pixel_size_mm,
-                                        card.input_size)
-            batch.append(np.asarray(pixels, dtype=np.float32))
-    return np.stack(batch)[:, None]
+            inputs, _ = model_input(case.image[index], tuple(case.pixel_spacing), card.pixel_size_mm,
+                                    card.input_size, card.input_channels, contexts[index])
+            batch.append(inputs)
+    return np.stack(batch)
 
 
 def quantize_card(card_path: Path, batch: np.ndarray, calibration: dict[str, object]) -> dict[str, object]:
@@ -56,8 +59,8 @@ def quantize_card(card_path: Path, batch: np.ndarray, calibration: dict[str, obj
 
     data = json.loads(card_path.read_text())
     card = ModelCard.from_dict(data, card_path)
-    if card.format != "onnx" or card.input_channels != 1:
-        raise ValueError(f"{card.name}: only one-channel ONNX models are quantised here")
+    if card.format != "onnx":
+        raise ValueError(f"{card.name}: only ONNX models are quantised here, the card says {card.format!r}")
     previous = data.get("quantized") or {}
     float_file = str(previous.get("float_file", data["file"]))
     float_path = card_path.parent / float_file
