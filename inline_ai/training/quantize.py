@@ -16,6 +16,7 @@ import argparse
 import json
 import tempfile
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ from inline_ai.context import case_contexts
 from inline_ai.dataset import list_cases, load_case
 from inline_ai.detector import model_input
 from inline_ai.evaluate import select_cases
-from inline_ai.runtime import LandmarkModel, ModelCard, file_sha256, resolve_model
+from inline_ai.runtime import LandmarkModel, ModelCard, ModelError, file_sha256, resolve_model
 
 QUANTIZED_SUFFIX = ".int8.onnx"
 
@@ -61,13 +62,13 @@ def quantize_card(card_path: Path, batch: np.ndarray, calibration: dict[str, obj
     card = ModelCard.from_dict(data, card_path)
     if card.format != "onnx":
         raise ValueError(f"{card.name}: only ONNX models are quantised here, the card says {card.format!r}")
-    previous = data.get("quantized") or {}
-    float_file = str(previous.get("float_file", data["file"]))
-    float_path = card_path.parent / float_file
-    if previous and file_sha256(float_path) != previous.get("float_sha256"):
-        raise ValueError(f"{float_path}: does not match the float model the card was quantised from")
-    float_model = LandmarkModel(ModelCard.from_dict({**data, "file": float_file, "sha256": file_sha256(float_path)},
-                                                    card_path))
+    # an already quantised card is quantised again from its float model (the runtime's own file check)
+    float_card = replace(card, file=card.float_file, sha256=card.float_sha256) if card.float_file else card
+    try:
+        float_path = float_card.verified_model_path()
+    except ModelError as error:
+        raise ValueError(f"{error} (does not match the float model the card was quantised from)") from error
+    float_model = LandmarkModel(float_card)
     out_path = card_path.parent / f"{card.name}{QUANTIZED_SUFFIX}"
 
     class Reader(CalibrationDataReader):
@@ -90,7 +91,7 @@ def quantize_card(card_path: Path, batch: np.ndarray, calibration: dict[str, obj
         quantize_static(str(prepared), str(out_path), Reader(input_name), quant_format=QuantFormat.QDQ,
                         per_channel=True, activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         calibrate_method=CalibrationMethod.MinMax)
-    block = {**previous, "float_file": float_file, "float_sha256": file_sha256(float_path),
+    block = {**(data.get("quantized") or {}), "float_file": float_card.file, "float_sha256": float_card.sha256,
              "method": "onnxruntime static QDQ: int8 weights per channel, uint8 activations, MinMax",
              "calibration": calibration}
     data.update(file=out_path.name, sha256=file_sha256(out_path), quantized=block)
