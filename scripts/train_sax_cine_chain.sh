@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Reproduce the shipped short-axis chain from its configs (which hold the all-group split):
-# sax_cine = the mean of three runs of config/training/sax_cine.yaml (seeds 0, 1, 2; inline_ai.training.ensemble),
+# sax_cine = the mean of three runs of config/training/sax_cine_standard.yaml (seeds 12, 13, 14, final weights;
+# inline_ai.training.ensemble; since session 24, before: sax_cine.yaml seeds 0-2, best checkpoints),
 # then sax_cine_refine_mask (the second look that segments); exported into EXPORT (default runs/sax_chain/models)
-# with the cards linked as shipped (refine_with, combine). About 5 h on 2 CPU cores (84 + 84 + 84 + 54 min);
-# DEVICE=cuda on a GPU. STAGES picks stages (default "s0 s1 s2 mask ensemble"); RESUME=1 resumes;
+# with the cards linked as shipped (refine_with, combine). About 2 h 15 min on 2 CPU cores (27 + 27 + 27 + 54 min);
+# then python -m inline_ai.training.quantize for the int8 first stage;
+# DEVICE=cuda on a GPU. STAGES picks stages (default "s12 s13 s14 mask ensemble"); RESUME=1 resumes;
 # TRAIN_ARGS adds arguments to every training (a smoke test: TRAIN_ARGS="--set epochs=1 --set steps_per_epoch=2").
 # (Until session 13 a heat-map second look, config/training/sax_cine_refine.yaml, ran between the two: stage
 # "refine" still trains it, but no shipped card names it; docs/training.md, "session 13".)
@@ -21,13 +23,13 @@ train() {  # RUN CONFIG [extra args...]
   inline-ai train "config/training/$config.yaml" --device "$DEVICE" --threads 2 --run-dir "$RUNS/$run" --quiet \
     ${RESUME:+--resume} ${TRAIN_ARGS:-} "$@" >> "$RUNS/$run/train.log" 2>&1
 }
-for stage in ${STAGES:-s0 s1 s2 mask ensemble}; do
+for stage in ${STAGES:-s12 s13 s14 mask ensemble}; do
   case $stage in
-    s0|s1|s2) train "sax_cine_$stage" sax_cine --set "seed=${stage#s}" --no-export ;;
+    s12|s13|s14) train "sax_cine_$stage" sax_cine_standard --set "seed=${stage#s}" --no-export ;;
     refine) train sax_cine_refine sax_cine_refine --export-dir "$EXPORT" ;;
     mask) train sax_cine_refine_mask sax_cine_refine_mask --export-dir "$EXPORT" ;;
     ensemble)
-      python -m inline_ai.training.ensemble "$RUNS"/sax_cine_s{0,1,2}/checkpoint_best.pt --out "$EXPORT" --name sax_cine
+      python -m inline_ai.training.ensemble "$RUNS"/sax_cine_s{12,13,14}/checkpoint_last.pt --out "$EXPORT" --name sax_cine
       python - "$EXPORT" <<'PY'
 import json, sys
 from pathlib import Path
@@ -41,6 +43,6 @@ for name, (key, value) in links.items():
         path.write_text(json.dumps(card, indent=2) + "\n")
 PY
       ;;
-    *) echo "unknown stage $stage (s0 s1 s2 refine mask ensemble)" >&2; exit 2 ;;
+    *) echo "unknown stage $stage (s12 s13 s14 refine mask ensemble)" >&2; exit 2 ;;
   esac
 done

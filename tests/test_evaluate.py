@@ -166,3 +166,14 @@ def test_model_card_markdown_lists_provenance_and_evaluations(tmp_path):
     assert "- Training time: 9 min on 2 CPU cores" in text
     assert "| acdc_val (d, val) | 10 | 90.00% | 1.50 | 1.00 | 1.00 | 1.00 |" in text
     assert "| filled (d, val, gaps between slices filled) | 10 | 95.00% |" in text
+
+
+def test_model_card_markdown_says_when_a_model_learned_the_standard_display_only(tmp_path):
+    from inline_ai.training.model_card import card_section
+
+    card = {"name": "spots", "format": "onnx", "file": "spots.onnx", "sha256": "0" * 64, "view_family": "sax",
+            "views": ["sax"], "sequence": "cine", "input_size": [32, 32], "pixel_size_mm": 2.0,
+            "channels": ["background", *SAX], "trained_on": "t", "validated_on": "v", "training_command": "c",
+            "created": "2026-11-28", "metrics": {}, "output": "logits", "threshold": 0.3}
+    assert "Standard SAX display only" not in card_section(card)
+    assert "Standard SAX display only" in card_section({**card, "display": "standard"})
