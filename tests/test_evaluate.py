@@ -168,7 +168,7 @@ def test_model_card_markdown_lists_provenance_and_evaluations(tmp_path):
     assert "| filled (d, val, gaps between slices filled) | 10 | 95.00% |" in text
 
 
-def test_model_card_markdown_says_when_a_model_learned_the_standard_display_only(tmp_path):
+def test_model_card_markdown_says_when_a_model_learned_the_standard_display_only():
     from inline_ai.training.model_card import card_section
 
     card = {"name": "spots", "format": "onnx", "file": "spots.onnx", "sha256": "0" * 64, "view_family": "sax",
