@@ -65,10 +65,10 @@ def quantize_card(card_path: Path, batch: np.ndarray, calibration: dict[str, obj
     # an already quantised card is quantised again from its float model (the runtime's own file check)
     float_card = replace(card, file=card.float_file, sha256=card.float_sha256) if card.float_file else card
     try:
-        float_path = float_card.verified_model_path()
+        float_model = LandmarkModel(float_card)  # checks the file against its sha256, as the runtime does
     except ModelError as error:
         raise ValueError(f"{error} (does not match the float model the card was quantised from)") from error
-    float_model = LandmarkModel(float_card)
+    float_path = float_card.model_path
     out_path = card_path.parent / f"{card.name}{QUANTIZED_SUFFIX}"
 
     class Reader(CalibrationDataReader):
