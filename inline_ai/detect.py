@@ -16,10 +16,10 @@ from inline_ai.display import CASE_DISPLAYS, case_mirrored, headers_mirrored
 DEFAULT_MODELS = {"sax": "sax_cine", "lax": "lax_cine"}
 
 
-ImageGroup = tuple[str, list[np.ndarray], np.ndarray, str | None, list[Context], list[bool]]
+ImageGroup = tuple[str, list[np.ndarray], np.ndarray, str | None, list[Context], list[bool | None]]
 
 
-def _image_groups(path: Path, display: str = "standard") -> list[ImageGroup]:
+def _image_groups(path: Path, display: str = "auto") -> list[ImageGroup]:
     """``(group name, images, spacings [N, 2], view or None, neighbouring slices, mirrored display flags)`` for each
     series in the file (the flags from the images' directions, or ``display`` for a case without them)."""
     if path.suffix == ".npz":
@@ -45,7 +45,7 @@ def _image_groups(path: Path, display: str = "standard") -> list[ImageGroup]:
 
 
 def detect_file(path: Path, model: str | None, threshold: float | None = None, threads: int = 2,
-                display: str = "standard") -> dict[str, Any]:
+                display: str = "auto") -> dict[str, Any]:
     """Detections of every image in ``path`` (JSON-ready); ``display``: how a case without image directions is
     shown (``inline_ai.display.case_mirrored``)."""
     from inline_ai.detector import LandmarkDetector
@@ -81,9 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, required=True, help="write detections here")
     parser.add_argument("--threshold", type=float, help="override the card's presence thresholds")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--display", choices=CASE_DISPLAYS, default="standard",
-                        help="how a .npz case without read_dir / phase_dir is shown (SAX: standard view from the apex, "
-                             "or its mirror image); used by a model of the standard display only")
+    parser.add_argument("--display", choices=CASE_DISPLAYS, default="auto",
+                        help="how a .npz case without read_dir / phase_dir is shown (SAX): auto (default: the model's "
+                             "reading of the anatomy decides), the standard view from the apex, or its mirror image; "
+                             "used by a model of the standard display only")
     args = parser.parse_args(argv)
     from inline_ai.runtime import ModelError
 

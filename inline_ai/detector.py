@@ -30,6 +30,7 @@ class Detections:
     confidence: np.ndarray  # [N, K] peak probability
     names: tuple[str, ...]
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage
+    anatomy_mirrored: bool | None = None  # the display the model's anatomy chose for images of unknown display
 
 
 def model_input(pixels: np.ndarray, spacing: tuple[float, float], pixel_size_mm: float, input_size: tuple[int, int],
@@ -166,7 +167,7 @@ class LandmarkDetector:
 
     def detect(self, images: np.ndarray | Sequence[np.ndarray], pixel_spacing: Sequence[float] | np.ndarray,
                threshold: float | None = None, context: Sequence[Context] | None = None,
-               neighbours: np.ndarray | None = None, mirrored: Sequence[bool] | None = None) -> Detections:
+               neighbours: np.ndarray | None = None, mirrored: Sequence[bool | None] | None = None) -> Detections:
         """Landmarks of ``images`` (``[N, H, W]`` or a list of 2D arrays, sizes may differ).
 
         ``pixel_spacing`` is one ``(row_mm, col_mm)`` for all images or ``[N, 2]``. ``threshold``
@@ -178,8 +179,10 @@ class LandmarkDetector:
         between two slices that have it is filled (:func:`inline_ai.consistency.fill_stack_gaps`). ``mirrored``
         flags the images displayed as the mirror of the standard SAX view
         (:func:`inline_ai.display.sax_display_mirrored`): a model that learned the standard display alone (card
-        ``display: standard``) sees them flipped left-right, its points are flipped back; other models ignore it,
-        and without it every image counts as the standard display.
+        ``display: standard``) sees them flipped left-right, its points are flipped back; an image flagged None
+        (display unknown: no directions, or directions that do not tell) is read both ways and the anatomy decides
+        for all such images of the call (:meth:`_read_unknown_display`); other models ignore it, and without it
+        (``mirrored`` None) every image counts as the standard display.
         """
         images = [np.asarray(image) for image in images]
         if not images:
@@ -197,7 +200,9 @@ class LandmarkDetector:
         if mirrored is not None and len(mirrored) != len(images):
             raise ValueError(f"mirrored must flag each of the {len(images)} images, got {len(mirrored)}")
         card = self.model.card
-        flipped = [bool(m) for m in mirrored] if mirrored is not None and card.display == "standard" else []
+        standard_only = mirrored is not None and card.display == "standard"
+        flipped = [bool(m) for m in mirrored] if standard_only else []
+        unknown = np.array([m is None for m in mirrored], dtype=bool) if standard_only else np.zeros(0, dtype=bool)
         shown, shown_context = images, context
         if any(flipped):
             shown = [np.fliplr(image) if flip else image for image, flip in zip(images, flipped, strict=True)]
@@ -217,6 +222,9 @@ class LandmarkDetector:
 
         start = time.perf_counter()
         probabilities = self.model.predict(batch)
+        anatomy_mirrored = None
+        if unknown.any():
+            probabilities, anatomy_mirrored = self._read_unknown_display(batch, probabilities, unknown)
         timings["inference"] = time.perf_counter() - start
         start = time.perf_counter()
         thresholds = ({name: float(threshold) for name in self.names} if threshold is not None
@@ -242,4 +250,30 @@ class LandmarkDetector:
         if neighbours is not None and card.view_family == "sax":
             points = self.check_stack_sides(images, spacings, points, neighbours)
             points, _ = fill_stack_gaps(points, neighbours)
-        return Detections(points=points, confidence=confidence, names=self.names, timings=timings)
+        return Detections(points=points, confidence=confidence, names=self.names, timings=timings,
+                          anatomy_mirrored=anatomy_mirrored)
+
+    def _read_unknown_display(self, batch: np.ndarray, probabilities: np.ndarray,
+                              unknown: np.ndarray) -> tuple[np.ndarray, bool]:
+        """The probabilities with the ``unknown``-display images of one call read the way their anatomy fits.
+
+        A model of the standard SAX display names the RV insertions by handedness; shown a mirror image it finds
+        them only weakly. The unknown images are read again mirrored left-right on the model grid; if their summed
+        RV-insertion peaks are larger that way, all of them count as mirrored (one display per call: one stack or
+        series) and their maps are mirrored back onto the as-shown grid. Returns the probabilities and whether the
+        unknown images were taken as mirrored."""
+        channels = [self.model.card.channels.index(name) for name in self.names if name.endswith("rv_insertion")]
+        if not channels:
+            raise ModelError(f"{self.model.card.name}: a standard-display model without RV insertion channels cannot "
+                             "tell the display of an image from its anatomy")
+        mirrored_batch = np.ascontiguousarray(batch[unknown][..., ::-1])
+        mirrored_read = self.model.predict(mirrored_batch)
+
+        def rvi_peaks(maps: np.ndarray) -> float:
+            return float(maps[:, channels].max(axis=(2, 3)).sum())
+
+        if rvi_peaks(mirrored_read) <= rvi_peaks(probabilities[unknown]):
+            return probabilities, False
+        out = probabilities.copy()
+        out[unknown] = mirrored_read[..., ::-1]
+        return out, True

@@ -36,6 +36,7 @@ class CaseResult:
     truth: np.ndarray  # [N, K, 2]
     found: np.ndarray  # [N, K, 2]
     confidence: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    anatomy_mirrored: bool | None = None  # the display the model's anatomy chose (a case of unknown display)
 
 
 def _summary(values: Sequence[float]) -> dict[str, float | int | None]:
@@ -177,7 +178,7 @@ def _patient_of(case_id: str) -> str:
 
 
 def evaluate_cases(detector, cases: Sequence[LandmarkCase], threshold: float | None = None,
-                   stack_fill: bool = True, display: str = "standard") -> list[CaseResult]:
+                   stack_fill: bool = True, display: str = "auto") -> list[CaseResult]:
     """Run a ``LandmarkDetector`` over cases; truth is reordered to the model's landmark names.
 
     With ``stack_fill``, in cases that give their slice indices, a short-axis landmark missing between two
@@ -197,7 +198,8 @@ def evaluate_cases(detector, cases: Sequence[LandmarkCase], threshold: float | N
                                                  if stack_fill and case.slice_index is not None else None),
                                      mirrored=case_mirrored(case, display))
         results.append(CaseResult(case.case_id, case.patient_id, case.view, np.asarray(case.pixel_spacing, float),
-                                  truth, np.asarray(detections.points, float), np.asarray(detections.confidence)))
+                                  truth, np.asarray(detections.points, float), np.asarray(detections.confidence),
+                                  detections.anatomy_mirrored))
     return results
 
 
@@ -266,10 +268,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-stack-fill", action="store_true",
                         help="short axis: do not fill a landmark missing between two slices of a stack that have it "
                              "(the gadget fills such gaps once a stack is complete)")
-    parser.add_argument("--display", choices=CASE_DISPLAYS, default="standard",
-                        help="how the SAX images are shown when the case files carry no read_dir / phase_dir: the "
-                             "standard view from the apex (ACDC; default) or its mirror image (MS-CMRSeg here); "
-                             "used by a model of the standard display only (card display: standard)")
+    parser.add_argument("--display", choices=CASE_DISPLAYS, default="auto",
+                        help="how the SAX images are shown when the case files carry no read_dir / phase_dir: auto "
+                             "(default: the model's reading of the anatomy decides, per case), the standard view from "
+                             "the apex (ACDC) or its mirror image (MS-CMRSeg here); used by a model of the standard "
+                             "display only (card display: standard)")
     parser.add_argument("--title", help="markdown heading")
     parser.add_argument("--write-card", metavar="KEY",
                         help="store the summary in the model card's metrics under KEY (sha256 unaffected)")
@@ -310,6 +313,10 @@ def main(argv: list[str] | None = None) -> int:
                    per_image=per_image_records(results, detector.names))
     if card.display == "standard":
         metrics.update(display=args.display)
+        decided = [r for r in results if r.anatomy_mirrored is not None]
+        if decided:
+            metrics.update(display_by_anatomy={
+                "cases": len(decided), "mirrored": sorted(r.case_id for r in decided if r.anatomy_mirrored)})
     if detector.refiners:
         metrics.update(refined_by=detector.refined_by, refiner_sha256=[r.card.sha256 for r in detector.refiners])
     args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -329,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
             "detection_rate": metrics["detection_rate"], "mean_mm": metrics["mean_mm"],
             "landmarks": {n: {k: v[k] for k in ("mean_mm", "sd_mm", "median_mm", "missed", "false_positives")}
                           for n, v in metrics["landmarks"].items()},
-            **{k: metrics[k] for k in ("lv_length", "arvi_angle") if k in metrics},
+            **{k: metrics[k] for k in ("lv_length", "arvi_angle", "display") if k in metrics},
         }
         card_path.write_text(json.dumps(data, indent=2) + "\n")
     rate = metrics["detection_rate"]
@@ -338,6 +345,10 @@ def main(argv: list[str] | None = None) -> int:
     for name, row in metrics["landmarks"].items():
         print(f"  {name:<24} mean {_fmt(row['mean_mm'])} mm, median {_fmt(row['median_mm'])} mm, "
               f"missed {row['missed']}, false positives {row['false_positives']}")
+    if "display_by_anatomy" in metrics:
+        decided = metrics["display_by_anatomy"]
+        print(f"  display by anatomy: {len(decided['mirrored'])} of {decided['cases']} cases mirrored, "
+              "the rest standard")
     return 0
 
 

@@ -39,7 +39,7 @@ from inline_ai import annotate, measures, report
 from inline_ai.consistency import fill_missing, fill_stack_gaps, smooth_over_phases
 from inline_ai.context import Context, contexts_from_indices, neighbour_indices
 from inline_ai.detector import Detections, LandmarkDetector
-from inline_ai.display import headers_mirrored
+from inline_ai.display import display_summary, headers_mirrored
 from inline_ai.geometry import spacing_from_image
 from inline_ai.grid_cache import ModelGridCache
 from inline_ai.landmarks import SAX_LANDMARKS
@@ -368,12 +368,11 @@ class SeriesAnalyser:
             summary["refined_by"] = detector.refined_by
         if settings.pixel_size_mm:
             detector.pixel_size_mm = float(settings.pixel_size_mm)
-        mirrored = None
-        if card.display == "standard":  # a model of the standard display: mirrored images are flipped for it
-            mirrored = headers_mirrored(images)
-            summary["display"] = "mirrored" if all(mirrored) else ("standard" if not any(mirrored) else "mixed")
+        mirrored = headers_mirrored(images) if card.display == "standard" else None
         detections = detector.detect(pixels, spacings, threshold=settings.threshold, context=context,
                                      mirrored=mirrored)
+        if mirrored is not None:  # a model of the standard display: mirrored images were flipped for it
+            summary.update(display_summary(mirrored, detections.anatomy_mirrored))
         timings = dict(detections.timings)
 
         start = time.perf_counter()

@@ -65,7 +65,7 @@ def main() -> None:
     parser.add_argument("data", type=Path, help="SAX folder in the landmark dataset format")
     parser.add_argument("--model", required=True, help="first model card")
     parser.add_argument("--refine-with", help="refinement card (chains on through its refine_with)")
-    parser.add_argument("--display", choices=CASE_DISPLAYS, default="standard",
+    parser.add_argument("--display", choices=CASE_DISPLAYS, default="auto",
                         help="how images without directions are shown (inline-ai evaluate --display)")
     args = parser.parse_args()
     if not args.data.is_dir():

@@ -87,20 +87,68 @@ def test_a_standard_display_model_sees_mirrored_images_flipped_and_its_points_co
         standard.detect(images, spacing, mirrored=[True])
 
 
+def test_images_of_unknown_display_are_read_the_way_their_anatomy_fits(tmp_path):
+    """A standard-display model finds the landmarks of a mirror image only in the wrong places; shown images
+    flagged None (display unknown), it reads them both ways and keeps the reading whose RV insertions are found."""
+    make_test_model(tmp_path, name="spots_std", view_family="sax", display="standard")
+    standard = LandmarkDetector(tmp_path / "spots_std.json")
+    images, truth, spacing = _mirrored_spots()
+    found = standard.detect(images, spacing, mirrored=[None, None])
+    assert found.anatomy_mirrored is True
+    assert np.abs(found.points - truth).max() < 1.0
+    shape = images.shape[1:]
+    upright = default_sax_points(2, shape, spacing)
+    shown = np.stack([render_spots(shape, p, spacing) for p in upright])
+    found = standard.detect(shown, spacing, mirrored=[None, None])
+    assert found.anatomy_mirrored is False
+    assert np.abs(found.points - upright).max() < 1.0
+    known = standard.detect(shown, spacing, mirrored=[False, False])
+    assert known.anatomy_mirrored is None  # the directions told: nothing read twice
+    np.testing.assert_array_equal(known.points, found.points)
+
+
+def test_display_summary_says_what_decided():
+    from inline_ai.display import display_summary
+
+    assert display_summary([True, True], None) == {"display": "mirrored", "display_from": "headers"}
+    assert display_summary([None, None], False) == {"display": "standard", "display_from": "anatomy"}
+    assert display_summary([True, None], False) == {"display": "mixed", "display_from": "headers+anatomy"}
+
+
+def _sax_directions(mirrored: bool) -> tuple[list[float], list[float]]:
+    """Unit read / phase directions of a short-axis plane in the standard display or its mirror image."""
+    normal = np.array([-1.0, 1.0, 1.0]) / np.sqrt(3) * (-1.0 if mirrored else 1.0)
+    read = np.cross(normal, [1.0, 0.0, 0.0])
+    read /= np.linalg.norm(read)
+    return read.tolist(), np.cross(normal, read).tolist()  # read x phase = normal
+
+
+def test_the_gadget_pipeline_decides_by_anatomy_when_the_headers_do_not_tell(tmp_path):
+    make_test_model(tmp_path, name="spots_std", view_family="sax", display="standard")
+    shape, spacing = (208, 256), (1.4, 1.3)
+    truth = flip_points(default_sax_points(3, shape, spacing), [shape[1]] * 3, [True] * 3)
+    series = make_spot_series(truth, view_family="sax", shape=shape, pixel_spacing=spacing)
+    for image in series.images:
+        image.read_dir[:], image.phase_dir[:] = [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]
+    result = SeriesAnalyser(AnalysisSettings(model=str(tmp_path / "spots_std.json"))).analyse(
+        series.images, series.header_xml)
+    assert result.error is None
+    assert result.summary["display"] == "mirrored" and result.summary["display_from"] == "anatomy"
+    assert np.abs(result.detections.points - truth).max() < 1.0
+
+
 def test_the_gadget_pipeline_flips_a_mirrored_series_by_its_header_directions(tmp_path):
     make_test_model(tmp_path, name="spots_std", view_family="sax", display="standard")
     shape, spacing = (208, 256), (1.4, 1.3)
     truth = flip_points(default_sax_points(3, shape, spacing), [shape[1]] * 3, [True] * 3)
     series = make_spot_series(truth, view_family="sax", shape=shape, pixel_spacing=spacing)
-    normal = -np.array([-1.0, 1.0, 1.0]) / np.sqrt(3)  # from the base towards the apex: the mirror image
-    read = np.cross(normal, [1.0, 0.0, 0.0])
-    read /= np.linalg.norm(read)
-    phase = np.cross(normal, read)  # read x phase = normal
+    read, phase = _sax_directions(mirrored=True)  # normal from the base towards the apex: the mirror image
     for image in series.images:
-        image.read_dir[:], image.phase_dir[:] = read.tolist(), phase.tolist()
+        image.read_dir[:], image.phase_dir[:] = read, phase
     result = SeriesAnalyser(AnalysisSettings(model=str(tmp_path / "spots_std.json"))).analyse(
         series.images, series.header_xml)
     assert result.error is None and result.summary["display"] == "mirrored"
+    assert result.summary["display_from"] == "headers"
     assert np.abs(result.detections.points - truth).max() < 1.0
 
 
@@ -137,7 +185,30 @@ def test_a_cases_own_directions_decide_and_the_display_option_covers_cases_witho
     case = generate_case("sax", "cine", 4, 1, planning={"mirror_probability": 1.0})
     assert case_mirrored(case, "standard") == [True] * case.image.shape[0]
     bare = replace(case, extra={})
+    assert case_mirrored(bare) == [None] * case.image.shape[0]  # auto: the model's anatomy decides
     assert case_mirrored(bare, "standard") == [False] * case.image.shape[0]
     assert case_mirrored(bare, "mirrored") == [True] * case.image.shape[0]
     with pytest.raises(ValueError, match="display must be one of"):
         case_mirrored(bare, "sideways")
+
+
+MSCMR_DIR, ACDC_DIR = shared_data_dir() / "mscmr_sax_lge", shared_data_dir() / "acdc_sax_cine"
+
+
+@pytest.mark.skipif(not (MSCMR_DIR.is_dir() and ACDC_DIR.is_dir()),
+                    reason=f"real SAX stacks not found at {MSCMR_DIR} and {ACDC_DIR}")
+def test_the_shipped_sax_model_tells_a_real_stacks_display_from_its_anatomy():
+    """ACDC stacks are the standard display, MS-CMRSeg's (LGE, never trained on) its mirror image; their .npz
+    cases carry no directions, so the shipped standard-display model decides, and names the insertions the way
+    the experts' labels turn."""
+    from inline_ai.dataset import list_cases, load_case
+    from inline_ai.evaluate import evaluate_cases
+
+    detector = LandmarkDetector("sax_cine")
+    cases = [load_case(p) for p in list_cases(MSCMR_DIR)[:2] + list_cases(ACDC_DIR)[-2:]]
+    results = evaluate_cases(detector, cases)
+    assert [r.anatomy_mirrored for r in results] == [True, True, False, False]
+    for result in results:
+        truth, found = handedness(result.truth), handedness(result.found)
+        both = (truth != 0) & (found != 0)
+        assert both.sum() >= 3 and (found[both] == truth[both]).mean() >= 0.9

@@ -73,8 +73,8 @@ def card_section(card: dict[str, Any]) -> str:
                         if quantized.get("metrics_of_the_float_model") else ""))
     if card.get("display") == "standard":
         lines.append("- **Standard SAX display only**: images whose directions say they are the mirror image are "
-                     "flipped left-right for it and its points flipped back (`inline_ai.display`); an image without "
-                     "directions counts as the standard display")
+                     "flipped left-right for it and its points flipped back (`inline_ai.display`); where no directions "
+                     "tell, the model reads the images both ways and its anatomy decides (one display per stack)")
     if card.get("mirror_average"):
         lines.append("- Mirror averaging: each crop and its mirror image across the crop's axis are read and the maps "
                      "averaged (`inline_ai.refine.mirror_averaged`)")
