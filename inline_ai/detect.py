@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from inline_ai.context import Context, case_contexts
-from inline_ai.display import CASE_DISPLAYS, case_mirrored, headers_mirrored
+from inline_ai.display import CASE_DISPLAYS, case_mirrored, display_summary, headers_mirrored
 
 DEFAULT_MODELS = {"sax": "sax_cine", "lax": "lax_cine"}
 
@@ -68,9 +68,12 @@ def detect_file(path: Path, model: str | None, threshold: float | None = None, t
                                        "col": float(col) if present else None,
                                        "confidence": float(found.confidence[n, k])}
             entries.append({"index": n, "pixel_spacing": [float(v) for v in spacings[n]], "landmarks": landmarks})
-        series.append({"group": name, "view": view, "model": detector.model.card.name,
-                       "model_sha256": detector.model.card.sha256, "images": entries,
-                       "timings_s": {k: float(v) for k, v in found.timings.items()}})
+        entry = {"group": name, "view": view, "model": detector.model.card.name,
+                 "model_sha256": detector.model.card.sha256, "images": entries,
+                 "timings_s": {k: float(v) for k, v in found.timings.items()}}
+        if detector.model.card.display == "standard":
+            entry.update(display_summary(mirrored, found.anatomy_mirrored))
+        series.append(entry)
     return {"input": str(path), "series": series}
 
 

@@ -79,11 +79,11 @@ def case_mirrored(case: LandmarkCase, display: str = "auto") -> list[bool | None
 
 
 def display_summary(mirrored: Sequence[bool | None], anatomy_mirrored: bool | None) -> dict[str, str]:
-    """``display`` (``standard``, ``mirrored`` or ``mixed``) of a series and ``display_from`` (``headers``,
-    ``anatomy`` or ``headers+anatomy``): the images' own flags, with the model's anatomy call for those of unknown
-    display (:meth:`inline_ai.detector.LandmarkDetector.detect`)."""
+    """``display`` (``standard``, ``mirrored`` or ``mixed``) of a series and ``display_from``: ``given`` (every
+    image's flag known: its directions, or ``--display`` for files without them), ``anatomy`` (none known: the
+    model's call, :meth:`inline_ai.detector.LandmarkDetector.detect`) or ``given+anatomy``."""
     resolved = [bool(anatomy_mirrored) if flag is None else flag for flag in mirrored]
     unknown = sum(flag is None for flag in mirrored)
-    source = "headers" if not unknown else ("anatomy" if unknown == len(mirrored) else "headers+anatomy")
+    source = "given" if not unknown else ("anatomy" if unknown == len(mirrored) else "given+anatomy")
     display = "mirrored" if all(resolved) else ("standard" if not any(resolved) else "mixed")
     return {"display": display, "display_from": source}

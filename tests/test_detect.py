@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from model_factory import make_spot_series, make_test_model, render_spots
+from model_factory import default_sax_points, make_spot_series, make_test_model, render_spots
 
 from inline_ai.dataset import LandmarkCase, save_case
 from inline_ai.detect import main
+from inline_ai.display import flip_points
 from inline_ai.mrd_files import write_images
 
 
@@ -30,6 +31,31 @@ def test_detect_npz_case_finds_the_spots(tmp_path):
         assert apex["present"]
         error_mm = np.hypot((apex["row"] - series.points[n, 2, 0]) * 1.4, (apex["col"] - series.points[n, 2, 1]) * 1.3)
         assert error_mm < 1.0
+
+
+def test_detect_reads_a_mirrored_npz_case_by_its_anatomy_unless_told(tmp_path):
+    make_test_model(tmp_path / "models", name="spots_std", view_family="sax", display="standard")
+    shape, spacing = (208, 256), (1.4, 1.3)
+    truth = flip_points(default_sax_points(2, shape, spacing), [shape[1]] * 2, [True, True])
+    images = np.stack([render_spots(shape, p, spacing) for p in truth])
+    names = ("anterior_rv_insertion", "inferior_rv_insertion", "lv_centre")
+    save_case(tmp_path / "case.npz", LandmarkCase(images, np.array(spacing, np.float32), truth.astype(np.float32),
+                                                  names, "sax", "cine", case_id="mirrored"))
+    model = str(tmp_path / "models" / "spots_std.json")
+
+    def anterior_error_px(display: str) -> tuple[dict, float]:
+        out = tmp_path / f"{display}.json"
+        assert main([str(tmp_path / "case.npz"), "--model", model, "--json", str(out), "--display", display]) == 0
+        series = json.loads(out.read_text())["series"][0]
+        found = series["images"][0]["landmarks"]["anterior_rv_insertion"]
+        if not found["present"]:
+            return series, float("inf")
+        return series, float(np.hypot(found["row"] - truth[0, 0, 0], found["col"] - truth[0, 0, 1]))
+
+    series, error = anterior_error_px("auto")
+    assert series["display"] == "mirrored" and series["display_from"] == "anatomy" and error < 1.0
+    series, error = anterior_error_px("standard")  # told the wrong display, the spots land in the wrong regions
+    assert series["display_from"] == "given" and error > 10.0
 
 
 def test_detect_ismrmrd_file_and_bad_input(tmp_path, capsys):

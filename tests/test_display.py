@@ -110,9 +110,9 @@ def test_images_of_unknown_display_are_read_the_way_their_anatomy_fits(tmp_path)
 def test_display_summary_says_what_decided():
     from inline_ai.display import display_summary
 
-    assert display_summary([True, True], None) == {"display": "mirrored", "display_from": "headers"}
+    assert display_summary([True, True], None) == {"display": "mirrored", "display_from": "given"}
     assert display_summary([None, None], False) == {"display": "standard", "display_from": "anatomy"}
-    assert display_summary([True, None], False) == {"display": "mixed", "display_from": "headers+anatomy"}
+    assert display_summary([True, None], False) == {"display": "mixed", "display_from": "given+anatomy"}
 
 
 def _sax_directions(mirrored: bool) -> tuple[list[float], list[float]]:
@@ -148,7 +148,7 @@ def test_the_gadget_pipeline_flips_a_mirrored_series_by_its_header_directions(tm
     result = SeriesAnalyser(AnalysisSettings(model=str(tmp_path / "spots_std.json"))).analyse(
         series.images, series.header_xml)
     assert result.error is None and result.summary["display"] == "mirrored"
-    assert result.summary["display_from"] == "headers"
+    assert result.summary["display_from"] == "given"
     assert np.abs(result.detections.points - truth).max() < 1.0
 
 
