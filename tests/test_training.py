@@ -21,7 +21,13 @@ from inline_ai.training.augment import (  # noqa: E402
     random_texture,
 )
 from inline_ai.training.config import config_from_dict  # noqa: E402
-from inline_ai.training.data import PreparedSet, prepare_cases, split_by_groups, split_patients  # noqa: E402
+from inline_ai.training.data import (  # noqa: E402
+    PreparedSet,
+    evenly_spaced,
+    prepare_cases,
+    split_by_groups,
+    split_patients,
+)
 from inline_ai.training.losses import HeatmapLoss, kl_divergence, soft_dice_loss  # noqa: E402
 from inline_ai.training.sampling import GroupSampler  # noqa: E402
 from inline_ai.training.targets import render_heatmaps, sigma_pixels  # noqa: E402
@@ -221,6 +227,27 @@ def _tiny_spot_config(tmp_path: Path, name: str, **extra) -> tuple[dict, Path]:
     config_path = tmp_path / "tiny.yaml"
     config_path.write_text(json.dumps(config))
     return config, config_path
+
+
+def test_a_learning_curve_trains_on_evenly_spaced_patients_and_validates_on_the_same_ones(tmp_path):
+    patients = [f"acdc_patient{n:03d}" for n in range(1, 81)]
+    half = evenly_spaced(patients, 0.5)
+    assert len(half) == 40 and half[0] == patients[0] and half[-1] == patients[-1]
+    assert [sum(p in half for p in patients[g * 20:(g + 1) * 20]) for g in range(4)] == [10, 10, 10, 10]
+    assert evenly_spaced(patients, 1.0) == patients and evenly_spaced(["b", "a"], 0.01) == ["a"]
+    with pytest.raises(ValueError, match="fraction"):
+        evenly_spaced(patients, 0.0)
+    from inline_ai.training.config import load_config
+    from inline_ai.training.trainer import Trainer
+
+    _, config_path = _tiny_spot_config(tmp_path, "tiny_sax", train_fraction=0.5)
+    trainer = Trainer(load_config(config_path), tmp_path / "run", device="cpu", progress=False)
+    trainer._build_data()
+    split = trainer.split
+    assert split["val"] == ["spot_p03"] and len(split["train"]) == 2 and len(split["left_out"]) == 1
+    assert set(trainer.train_set.patient_ids) == set(split["train"])
+    with pytest.raises(ValueError, match="train_fraction"):
+        config_from_dict({"name": "x", "view_family": "sax", "sources": [], "train_fraction": 1.5})
 
 
 def test_prepared_set_round_trip(tmp_path):

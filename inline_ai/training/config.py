@@ -77,6 +77,8 @@ class TrainingConfig:
     val_fraction: float = 0.15
     split_seed: int = 0
     val_max_images: int = 600  # validate each epoch on at most this many (seeded) validation images
+    train_fraction: float = 1.0  # train on this share of the training patients, evenly spaced in id order
+    # (inline_ai.training.data.evenly_spaced; a learning curve: how much would more patients help?)
     threshold: float = 0.3
     context_slices: int = 0  # 1: the neighbouring slices of the stack are input channels (inline_ai.context)
     context_dropout: float = 0.1  # training: chance that each neighbour is blanked (lone images, stack ends)
@@ -177,6 +179,8 @@ def config_from_dict(raw: dict[str, Any], config_path: Path | None = None) -> Tr
     raw.setdefault("views", ["sax"] if raw["view_family"] == "sax" else ["ch2", "ch3", "ch4"])
     raw.setdefault("sequence", "cine")
     config = TrainingConfig(sources=sources, augment=augment, config_path=config_path, **raw)
+    if not 0.0 < float(config.train_fraction) <= 1.0:
+        raise ValueError(f"train_fraction must be in (0, 1], got {config.train_fraction}")
     if config.ema_decay is not None and not 0.0 < float(config.ema_decay) < 1.0:
         raise ValueError(f"ema_decay must be in (0, 1) or null, got {config.ema_decay}")
     if config.precision not in PRECISIONS:

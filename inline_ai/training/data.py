@@ -357,6 +357,18 @@ def split_patients(
     return {"train": [p for p in patients if p not in val_set], "val": val}
 
 
+def evenly_spaced(patient_ids: Iterable[str], fraction: float) -> list[str]:
+    """``round(fraction x n)`` (at least one) of the sorted patient ids, evenly spaced in id order: where ids run
+    by group (ACDC's by diagnosis), every group keeps about its share."""
+    if not 0.0 < fraction <= 1.0:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    patients = sorted(set(str(p) for p in patient_ids))
+    if not patients:
+        return []
+    count = max(1, int(round(fraction * len(patients))))
+    return [patients[i] for i in np.unique(np.round(np.linspace(0, len(patients) - 1, count)).astype(int))]
+
+
 def split_by_groups(patient_ids: Iterable[str], groups: Sequence[Sequence[str]], per_group: int,
                     seed: int = 0) -> dict[str, list[str]]:
     """Split patient ids into ``train`` / ``val`` with ``per_group`` seeded validation patients from each group

@@ -33,6 +33,7 @@ from inline_ai.training.config import TrainingConfig
 from inline_ai.training.data import (
     PREPARED_SCALE,
     PreparedSet,
+    evenly_spaced,
     mirrored_images,
     prepare_directory,
     split_patients,
@@ -194,10 +195,15 @@ class Trainer:
             config.val_fraction, config.split_seed,
         )
         val_ids = set(split["val"])
+        left_out: list[str] = []  # a learning curve: fewer training patients, the same validation ones
+        if config.train_fraction < 1.0:
+            kept = evenly_spaced(split["train"], config.train_fraction)
+            left_out = sorted(set(split["train"]) - set(kept))
+            split = {**split, "train": kept, "left_out": left_out}
         train_parts, val_parts, groups, weights, offset = [], [], [], [], 0
         for prepared, source in zip(sets, config.sources, strict=True):
             in_val = np.isin(prepared.patient_ids, list(val_ids))
-            train = prepared.subset(~in_val)
+            train = prepared.subset(~in_val & ~np.isin(prepared.patient_ids, left_out))
             if source.use_for_validation and in_val.any():
                 val_parts.append(prepared.subset(in_val))
             train_parts.append(train)
