@@ -2,23 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "mirror_cases.py"
 
-
-def _mirror_case():
-    spec = importlib.util.spec_from_file_location("mirror_cases", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.mirror_case
-
-
-def test_points_follow_their_pixels_and_absent_points_stay_absent():
-    mirror_case = _mirror_case()
+def test_points_follow_their_pixels_and_absent_points_stay_absent(load_script):
+    mirror_case = load_script("mirror_cases").mirror_case
     image = np.zeros((2, 6, 9), np.uint16)
     image[0, 2, 1] = 100  # a landmark's pixel
     mask = (image > 0).astype(np.uint8)

@@ -2,21 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 
 from inline_ai.mask_landmarks import mask_landmarks
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "presence_operating_points.py"
-
-
-def _module():
-    spec = importlib.util.spec_from_file_location("presence_operating_points", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _heart(rv_pixels: int) -> np.ndarray:
@@ -30,8 +18,8 @@ def _heart(rv_pixels: int) -> np.ndarray:
     return mask
 
 
-def test_rule_limits_apply_inside_and_are_restored():
-    module = _module()
+def test_rule_limits_apply_inside_and_are_restored(load_script):
+    module = load_script("presence_operating_points")
     heart = _heart(35)
     assert mask_landmarks(heart).rv_ends is not None  # 35 >= the labels' 30 pixels
     with module.rule_limits(40, 20.0):

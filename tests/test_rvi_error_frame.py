@@ -2,20 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import numpy as np
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "rvi_error_frame.py"
-
-
-def _module():
-    spec = importlib.util.spec_from_file_location("rvi_error_frame", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _polar(radius: float, degrees: float) -> np.ndarray:
@@ -24,8 +12,8 @@ def _polar(radius: float, degrees: float) -> np.ndarray:
     return np.array([50 + radius * np.sin(angle), 50 + radius * np.cos(angle)])
 
 
-def test_longer_arc_and_outward_ends_are_positive():
-    frame_errors = _module().frame_errors
+def test_longer_arc_and_outward_ends_are_positive(load_script):
+    frame_errors = load_script("rvi_error_frame").frame_errors
     truth = np.stack([_polar(20, 60), _polar(20, 180), [50.0, 50.0]])  # RV arc 60..180 deg, middle 120
     found = np.stack([_polar(20, 50), _polar(23, 180), [np.nan, np.nan]])  # anterior 10 deg farther round
     rows = frame_errors(truth, found, np.array([1.5, 1.5]))
@@ -35,8 +23,8 @@ def test_longer_arc_and_outward_ends_are_positive():
     assert along1 == pytest.approx(0.0, abs=1e-9) and radial1 == pytest.approx(4.5)
 
 
-def test_shorter_arc_is_negative_and_missing_truth_gives_nothing():
-    frame_errors = _module().frame_errors
+def test_shorter_arc_is_negative_and_missing_truth_gives_nothing(load_script):
+    frame_errors = load_script("rvi_error_frame").frame_errors
     truth = np.stack([_polar(20, -150), _polar(20, 150), [50.0, 50.0]])  # the short arc crosses 180 deg
     found = np.stack([_polar(20, -160), _polar(20, 150), [50.0, 50.0]])  # anterior 10 deg towards the middle
     (_, along, _), _ = frame_errors(truth, found, np.ones(2))
