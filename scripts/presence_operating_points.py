@@ -76,6 +76,8 @@ def main() -> None:
     parser.add_argument("--lv-thresholds", type=float, nargs="*", default=[])
     parser.add_argument("--crop-thresholds", type=float, nargs="*", default=[])
     args = parser.parse_args()
+    if not args.data.is_dir():
+        raise SystemExit(f"no data folder at {args.data}")
     if not (args.chain / FIRST_CARD).is_file() or not (args.chain / MASK_CARD).is_file():
         raise SystemExit(f"{args.chain} needs {FIRST_CARD} and {MASK_CARD}")
     cases = [load_case(path) for path in select_cases(list_cases(args.data), args.split_file, args.split)]
